@@ -1,0 +1,67 @@
+# The project's commands. A newcomer needs two: `make run` and `make test`.
+# Each sets up what it needs (virtualenvs, catalogs) and re-running setup when
+# nothing changed takes seconds (stamp files record what was installed from what).
+
+PYTHON ?= python3
+VENV := .venv
+RASA_VENV := .venv-rasa
+LANGS := en zh ar ru fr es
+PO := $(foreach l,$(LANGS),locales/$(l)/LC_MESSAGES/messages.po)
+MO := $(PO:.po=.mo)
+# pip's optional cache of the Debian/PyPI mirror is fine; no network beyond the registries.
+PIP_FLAGS := --disable-pip-version-check --quiet
+
+.PHONY: setup run test test-fast lint typecheck catalogs extract chat train clean bench
+
+setup: $(VENV)/.stamp $(RASA_VENV)/.stamp catalogs
+
+$(VENV)/.stamp: pyproject.toml constraints.txt
+	@echo "== project runtime: $(VENV) on $$($(PYTHON) --version)"
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_FLAGS) -c constraints.txt -e ".[dev]"
+	@touch $@
+
+$(RASA_VENV)/.stamp: requirements-rasa.txt constraints-rasa.txt scripts/find-python310.sh
+	@echo "== Rasa runtime: $(RASA_VENV) (Python 3.10)"
+	@test -x $(RASA_VENV)/bin/python || "$$(scripts/find-python310.sh)" -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install $(PIP_FLAGS) -c constraints-rasa.txt -r requirements-rasa.txt
+	@touch $@
+
+catalogs: $(MO)
+
+locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po $(VENV)/.stamp
+	@$(VENV)/bin/pybabel compile --use-fuzzy -q -D messages -d locales -l $* -i $< -o $@ 2>/dev/null || $(VENV)/bin/pybabel compile -D messages -d locales -l $* -i $< -o $@
+
+# After changing bot/texts.py: extract the msgids and merge them into every catalog.
+extract: $(VENV)/.stamp
+	$(VENV)/bin/pybabel extract -k N_ -o locales/messages.pot --no-location --omit-header bot actions
+	for l in $(LANGS); do $(VENV)/bin/pybabel update -D messages -i locales/messages.pot -d locales -l $$l --no-fuzzy-matching --ignore-obsolete; done
+
+run: setup
+	$(VENV)/bin/expatbot run
+
+chat: setup
+	$(VENV)/bin/expatbot chat
+
+train: setup
+	$(VENV)/bin/expatbot train
+
+test: setup
+	$(VENV)/bin/pytest -q -ra
+
+# Everything but the integration tests (no Rasa server, no training).
+test-fast: setup
+	$(VENV)/bin/pytest -q -ra -m "not integration"
+
+lint: $(VENV)/.stamp
+	$(VENV)/bin/ruff check bot actions tests bench
+	$(VENV)/bin/ruff format --check bot actions tests bench
+
+typecheck: $(VENV)/.stamp
+	$(VENV)/bin/mypy
+
+bench: setup
+	$(VENV)/bin/python bench/reply_latency.py
+
+clean:
+	rm -rf $(VENV) $(RASA_VENV) models var $(MO)

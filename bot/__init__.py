@@ -1,0 +1,1 @@
+"""The gateway of the Yiwu expat assistant: channels, language, storage, staff-facing tools."""

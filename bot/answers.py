@@ -1,0 +1,114 @@
+"""Policy answers from locales/<lang>/answers.yml, which policy editors keep current.
+
+A changed file is used from the next request on (checked by modification time), without
+retraining or restarting. A file that cannot be read or has the wrong shape is refused:
+the last good version keeps serving and the error is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot import texts
+from bot.i18n import DEFAULT_LANGUAGE, gettext
+from bot.office import OFFICE_FILE, load_office
+from bot.settings import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
+
+
+@dataclass(frozen=True)
+class Answer:
+    topic: str
+    language: str
+    title: str
+    text: str
+
+
+class AnswerError(ValueError):
+    pass
+
+
+def parse_answer_file(raw: bytes, *, path: Path) -> dict[str, dict[str, Any]]:
+    try:
+        data = yaml.safe_load(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise AnswerError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    except yaml.YAMLError as exc:
+        raise AnswerError(f"{path}: YAML error: {exc}") from exc
+    if not isinstance(data, dict):
+        raise AnswerError(f"{path}: top level must map topic names to entries")
+    for topic, entry in data.items():
+        if not isinstance(entry, dict):
+            raise AnswerError(f"{path}: topic {topic}: entry must be a mapping")
+        for key in ("title", "text"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise AnswerError(f"{path}: topic {topic}: '{key}' must be non-empty text")
+    return data
+
+
+class AnswerStore:
+    def __init__(self, locales_dir: Path = PROJECT_ROOT / "locales", office_file: Path = OFFICE_FILE):
+        self._dir = locales_dir
+        self._office_file = office_file
+        self._cache: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
+
+    def path(self, lang: str) -> Path:
+        return self._dir / lang / "answers.yml"
+
+    def entries(self, lang: str) -> dict[str, dict[str, Any]]:
+        path = self.path(lang)
+        cached = self._cache.get(lang)
+        try:
+            mtime = os.stat(path).st_mtime_ns
+        except OSError:
+            if cached is None:
+                log.error("answer file %s is missing", path)
+            return cached[1] if cached else {}
+        if cached and cached[0] == mtime:
+            return cached[1]
+        try:
+            data = parse_answer_file(path.read_bytes(), path=path)
+        except AnswerError as exc:
+            log.error("answer file refused, the last good version keeps serving: %s", exc)
+            return cached[1] if cached else {}
+        self._cache[lang] = (mtime, data)
+        return data
+
+    def _fill(self, text: str, lang: str) -> str:
+        office = load_office(self._office_file)
+
+        def value(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in office:
+                return match.group(0)
+            return office[name] or gettext(
+                lang, texts.NOT_PUBLISHED, hotline=office.get("immigration_hotline") or ""
+            )
+
+        return PLACEHOLDER.sub(value, text)
+
+    def get(self, topic: str, lang: str) -> Answer | None:
+        """The answer in ``lang``; English when that language lacks the topic."""
+        for candidate in (lang, DEFAULT_LANGUAGE):
+            entry = self.entries(candidate).get(topic)
+            if entry:
+                return Answer(
+                    topic=topic,
+                    language=candidate,
+                    title=self._fill(entry["title"].strip(), lang),
+                    text=self._fill(entry["text"].strip(), lang),
+                )
+        return None
+
+    def title(self, topic: str, lang: str) -> str:
+        answer = self.get(topic, lang)
+        return answer.title if answer else topic

@@ -1,0 +1,150 @@
+"""Telegram adapter: python-telegram-bot 22, polling in development.
+
+Commands (/start, /help, /language) and inline-keyboard buttons take the same core path
+as typed text. Replies use Telegram's HTML parse mode with every character escaped
+(bot.render), and a typing indicator shows while the assistant thinks.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Update,
+)
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot import texts
+from bot.core import Assistant
+from bot.i18n import SUPPORTED_LANGUAGES, gettext
+from bot.messages import Button, Inbound, Kind, Outbound
+from bot.render import to_html
+
+log = logging.getLogger(__name__)
+CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit for inline button data
+
+
+def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:
+    usable = [b for b in buttons if len(b.payload.encode()) <= CALLBACK_DATA_LIMIT]
+    if not usable:
+        return None
+    # Short labels two to a row, long ones alone, so that labels stay readable on phones.
+    rows: list[list[InlineKeyboardButton]] = []
+    for b in usable:
+        btn = InlineKeyboardButton(b.title[:64], callback_data=b.payload)
+        if rows and len(rows[-1]) == 1 and len(b.title) <= 18 and len(rows[-1][0].text) <= 18:
+            rows[-1].append(btn)
+        else:
+            rows.append([btn])
+    return InlineKeyboardMarkup(rows)
+
+
+def _kind(update: Update) -> Kind:
+    msg = update.effective_message
+    if msg is None:
+        return "other"
+    if msg.sticker:
+        return "sticker"
+    if msg.photo:
+        return "photo"
+    if msg.voice or msg.audio:
+        return "voice"
+    if msg.video or msg.video_note or msg.animation:
+        return "video"
+    if msg.document:
+        return "file"
+    if msg.location or msg.venue:
+        return "location"
+    return "text" if msg.text is not None else "other"
+
+
+class TelegramChannel:
+    name = "telegram"
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+
+    def register(self, app: Application) -> None:  # type: ignore[type-arg]
+        app.add_handler(CommandHandler(["start", "help", "menu", "language"], self.on_message))
+        app.add_handler(CallbackQueryHandler(self.on_button))
+        app.add_handler(MessageHandler(filters.ALL & ~filters.StatusUpdate.ALL, self.on_message))
+        app.add_error_handler(self.on_error)
+
+    async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        msg, user, chat = update.effective_message, update.effective_user, update.effective_chat
+        if msg is None or user is None or chat is None:
+            return
+        await self._typing(context, chat.id)
+        inbound = Inbound(
+            channel=self.name,
+            external_id=str(user.id),
+            text=msg.text or msg.caption or "",
+            kind=_kind(update),
+            client_language=user.language_code,
+        )
+        await self.deliver_to_chat(context, chat.id, await self.assistant.handle(inbound))
+
+    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        query, user, chat = update.callback_query, update.effective_user, update.effective_chat
+        if query is None or user is None or chat is None:
+            return
+        await query.answer()  # stops the button's loading spinner
+        await self._typing(context, chat.id)
+        inbound = Inbound(
+            channel=self.name,
+            external_id=str(user.id),
+            text=query.data or "",
+            kind="button",
+            client_language=user.language_code,
+        )
+        await self.deliver_to_chat(context, chat.id, await self.assistant.handle(inbound))
+
+    async def _typing(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
+        try:
+            await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
+        except TelegramError:
+            log.debug("typing indicator failed", exc_info=True)
+
+    async def deliver_to_chat(
+        self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, replies: list[Outbound]
+    ) -> None:
+        for reply in replies:
+            await context.bot.send_message(
+                chat_id,
+                to_html(reply.text),
+                parse_mode=ParseMode.HTML,
+                reply_markup=keyboard(reply.buttons),
+                disable_web_page_preview=True,
+            )
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        log.error("telegram handler failed", exc_info=context.error)
+
+
+async def set_commands(app: Application) -> None:  # type: ignore[type-arg]
+    """The command menu, in every supported language (Telegram picks by the user's client)."""
+    for lang in SUPPORTED_LANGUAGES:
+        commands = [
+            BotCommand("start", gettext(lang, texts.COMMAND_START)),
+            BotCommand("language", gettext(lang, texts.COMMAND_LANGUAGE)),
+            BotCommand("help", gettext(lang, texts.COMMAND_HELP)),
+        ]
+        await app.bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
+
+
+def build_application(token: str, assistant: Assistant, *, base_url: str) -> Application:  # type: ignore[type-arg]
+    app = Application.builder().token(token).base_url(base_url).build()
+    TelegramChannel(assistant).register(app)
+    return app

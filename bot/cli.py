@@ -1,0 +1,119 @@
+"""The `expatbot` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import sys
+import time
+
+from bot.settings import get_settings
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+    from bot.db import upgrade
+
+    upgrade(get_settings().database_url)
+    say("database is up to date")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bot.rasa_runtime import ensure_model
+
+    path, seconds = ensure_model(force=args.force)
+    if seconds is None:
+        say(f"model is current: {path.name} (training data unchanged)")
+    else:
+        say(f"trained {path.name} in {seconds:.1f}s")
+    return 0
+
+
+def cmd_gateway(_args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.gateway import create_app
+
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        log_level="warning",
+    )
+    return 0
+
+
+def cmd_run(_args: argparse.Namespace) -> int:
+    from bot.db import upgrade
+    from bot.rasa_runtime import ensure_model
+    from bot.supervisor import build_services, supervise, wait_healthy
+
+    settings = get_settings()
+    say(f"database: {settings.database_url.split('@')[-1]}")
+    upgrade(settings.database_url)
+    say("model: checking training data…")
+    model, seconds = ensure_model()
+    say(f"model: {model.name}" + (f" (trained in {seconds:.0f}s)" if seconds else " (unchanged)"))
+    services = build_services(settings, model)
+    started = time.monotonic()
+    try:
+        for service in services:
+            say(f"starting {service.name}…")
+            service.start()
+            wait_healthy(service, timeout=180, say=say)
+    except (RuntimeError, KeyboardInterrupt) as exc:
+        say(f"!! {exc}")
+        for service in reversed(services):
+            service.stop()
+        return 1
+    say(f"all up in {time.monotonic() - started:.0f}s")
+    say(f"web chat: http://{settings.gateway_host}:{settings.gateway_port}/")
+    say("terminal chat: .venv/bin/expatbot chat   (in another terminal)")
+    if settings.telegram_bot_token:
+        say("Telegram: polling with TELEGRAM_BOT_TOKEN")
+    say("Ctrl-C stops everything.")
+    return supervise(services, say=say)
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.channels.terminal import run_terminal_chat
+
+    return asyncio.run(run_terminal_chat(get_settings(), user=args.user))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="expatbot", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start Rasa, the action server and the gateway").set_defaults(
+        func=cmd_run
+    )
+    sub.add_parser("gateway", help="run the gateway process alone").set_defaults(func=cmd_gateway)
+    chat = sub.add_parser("chat", help="chat in this terminal (needs a running Rasa server)")
+    chat.add_argument("--user", default=getpass.getuser(), help="who you are in the chat")
+    chat.set_defaults(func=cmd_chat)
+    train = sub.add_parser("train", help="train the NLU model if its data changed")
+    train.add_argument("--force", action="store_true", help="train even if unchanged")
+    train.set_defaults(func=cmd_train)
+    db = sub.add_parser("db", help="database commands")
+    dbsub = db.add_subparsers(dest="db_command", required=True)
+    dbsub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

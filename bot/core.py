@@ -1,0 +1,198 @@
+"""The one path every message takes, whatever channel it came from.
+
+store it first -> clean it -> decide its language -> ask Rasa -> store and return the replies.
+A message is never lost: it is stored before anything can fail, and when Rasa or the
+action server fails the user gets a clear reply in their language and the message stays
+marked ``unanswered`` for staff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TypeVar
+
+from babel.numbers import format_decimal
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import langid, store, texts
+from bot.db import transaction
+from bot.errors import AssistantUnavailable
+from bot.i18n import DEFAULT_LANGUAGE, gettext, language_name, normalise_language
+from bot.i18n import SUPPORTED_LANGUAGES as LANGS
+from bot.messages import Button, Inbound, Outbound
+from bot.models import Message
+from bot.office import office_value
+from bot.rasa_client import RasaClient, RasaTurn
+from bot.sanitize import clean
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Commands of the chat platforms, mapped onto intents so that they take the Rasa path.
+COMMAND_INTENTS = {"/start": "greet", "/help": "help", "/menu": "help", "/language": "change_language"}
+LANGUAGE_PAYLOAD = "/language "
+
+
+def language_buttons() -> tuple[Button, ...]:
+    return tuple(Button(title=language_name(code), payload=f"{LANGUAGE_PAYLOAD}{code}") for code in LANGS)
+
+
+class Assistant:
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        rasa: RasaClient,
+        intents: frozenset[str],
+        max_message_chars: int = 2000,
+    ) -> None:
+        self.sessions = sessions
+        self._rasa = rasa
+        self._intents = intents
+        self._max_chars = max_message_chars
+
+    async def _db(self, fn: Callable[[Session], T]) -> T:
+        def run() -> T:
+            with transaction(self.sessions) as session:
+                return fn(session)
+
+        return await asyncio.to_thread(run)
+
+    async def handle(self, inbound: Inbound) -> list[Outbound]:
+        try:
+            return await self._handle(inbound)
+        except SQLAlchemyError:
+            # The database is down: we cannot keep the promise "stored first", so say
+            # so rather than answer as if all were well.
+            log.exception("database failure while handling a %s message", inbound.channel)
+            lang = normalise_language(inbound.client_language) or DEFAULT_LANGUAGE
+            return [self._ui(lang, texts.UNAVAILABLE)]
+
+    def _ui(self, lang: str, msgid: str, buttons: tuple[Button, ...] = ()) -> Outbound:
+        text = gettext(lang, msgid, hotline=office_value("immigration_hotline"))
+        return Outbound(text=text, language=lang, buttons=buttons)
+
+    async def _handle(self, inbound: Inbound) -> list[Outbound]:
+        # 1. Store first, exactly as received.
+        def store_inbound(session: Session) -> tuple[int, str, str | None, str | None]:
+            identity = store.get_or_create_identity(
+                session,
+                channel=inbound.channel,
+                external_id=inbound.external_id,
+                client_language=inbound.client_language,
+            )
+            conv = store.current_conversation(session, identity=identity)
+            msg = store.record_inbound(
+                session, conversation=conv, text=inbound.text, kind=inbound.kind
+            )
+            chosen = identity.language if identity.language_chosen else None
+            return msg.id, identity.public_id, chosen, conv.language or identity.language
+
+        msg_id, sender, chosen, conv_lang = await self._db(store_inbound)
+        cleaned = clean(inbound.text, max_chars=self._max_chars)
+        text = cleaned.text
+
+        # 2. Language: an explicit choice by button or command wins and is remembered.
+        if text.startswith(LANGUAGE_PAYLOAD) and normalise_language(text[len(LANGUAGE_PAYLOAD):]):
+            lang = normalise_language(text[len(LANGUAGE_PAYLOAD):]) or DEFAULT_LANGUAGE
+            await self._db(lambda s: self._set_language(s, msg_id, lang, chosen=True))
+            return await self._reply(msg_id, "answered", [self._ui(lang, texts.LANGUAGE_CHANGED)])
+
+        decision = langid.decide(
+            text, chosen=chosen, conversation=conv_lang, client=inbound.client_language
+        )
+        lang = decision.language
+        await self._db(lambda s: self._set_language(s, msg_id, lang, chosen=False))
+
+        # 3. Input we can answer without Rasa.
+        if inbound.kind not in ("text", "button"):
+            return await self._reply(msg_id, "rejected", [self._ui(lang, texts.UNSUPPORTED_MEDIA)])
+        if not text:
+            return await self._reply(msg_id, "rejected", [self._ui(lang, texts.EMPTY_MESSAGE)])
+        if not cleaned.has_words:
+            return await self._reply(msg_id, "rejected", [self._ui(lang, texts.NO_WORDS)])
+
+        rasa_text = self._rasa_text(text)
+        notices: list[Outbound] = []
+        if cleaned.truncated:
+            notices.append(
+                Outbound(
+                    text=gettext(
+                        lang, texts.TOO_LONG, limit=format_decimal(self._max_chars, locale=lang)
+                    ),
+                    language=lang,
+                )
+            )
+
+        # 4. Ask Rasa.
+        try:
+            turn = await self._rasa.send(
+                sender=sender,
+                text=rasa_text,
+                metadata={"language": lang, "channel": inbound.channel},
+            )
+        except AssistantUnavailable as exc:
+            log.warning("message %s unanswered: %s", msg_id, exc)
+            return await self._reply(msg_id, "unanswered", [self._ui(lang, texts.UNAVAILABLE)])
+
+        replies = notices + [
+            Outbound(text=r.text, language=turn.language or lang, buttons=r.buttons)
+            for r in turn.replies
+        ]
+        return await self._reply(msg_id, "answered", replies, turn=turn)
+
+    def _rasa_text(self, text: str) -> str:
+        """Known commands and button payloads go to Rasa as intents; anything else as text."""
+        first = text.split(maxsplit=1)[0].split("@", 1)[0].lower()
+        if first in COMMAND_INTENTS:
+            return "/" + COMMAND_INTENTS[first]
+        if text.startswith("/"):
+            intent = text[1:].split("{", 1)[0].strip()
+            if intent in self._intents:
+                return text
+            # An unknown "/something" must not reach Rasa as an intent name.
+            return text.lstrip("/") or text
+        return text
+
+    @staticmethod
+    def _set_language(session: Session, msg_id: int, lang: str, *, chosen: bool) -> None:
+        msg = session.get(Message, msg_id)
+        assert msg is not None
+        msg.language = lang
+        conv = msg.conversation
+        conv.language = lang
+        identity = conv.identity
+        if chosen:
+            identity.language_chosen = True
+        identity.language = lang
+
+    async def _reply(
+        self,
+        msg_id: int,
+        status: str,
+        replies: list[Outbound],
+        turn: RasaTurn | None = None,
+    ) -> list[Outbound]:
+        def save(session: Session) -> None:
+            msg = session.get(Message, msg_id)
+            assert msg is not None
+            msg.status = status
+            if turn is not None:
+                msg.intent = turn.intent
+                msg.confidence = turn.confidence
+            for out in replies:
+                store.record_outbound(
+                    session,
+                    conversation=msg.conversation,
+                    text=out.text,
+                    language=out.language,
+                    reply_to=msg.id,
+                    buttons=[asdict(b) for b in out.buttons],
+                )
+
+        await self._db(save)
+        return replies

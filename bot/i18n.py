@@ -1,0 +1,53 @@
+"""User-interface strings in the user's language, through Babel's gettext catalogs.
+
+Catalogs live in locales/<lang>/LC_MESSAGES/messages.po and are compiled to .mo by
+``make catalogs`` (part of setup). Policy answers are not here: see bot.answers.
+"""
+
+from __future__ import annotations
+
+import gettext as _gettext
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from babel import Locale
+from babel.support import Translations
+
+from bot.settings import PROJECT_ROOT
+
+SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "zh", "ar", "ru", "fr", "es")
+DEFAULT_LANGUAGE = "en"
+RTL_LANGUAGES = frozenset({"ar"})
+LOCALES_DIR = PROJECT_ROOT / "locales"
+
+
+def normalise_language(code: str | None) -> str | None:
+    """Map a client's language tag (``zh-hans``, ``pt_BR``, ``AR``) to a supported code."""
+    if not code:
+        return None
+    base = code.replace("_", "-").split("-", 1)[0].strip().lower()
+    return base if base in SUPPORTED_LANGUAGES else None
+
+
+@lru_cache(maxsize=16)
+def translations(lang: str, locales_dir: Path = LOCALES_DIR) -> _gettext.NullTranslations:
+    # Translations.load falls back to NullTranslations (the English msgid) when a
+    # catalog is missing; tests check that every catalog is complete and compiled.
+    return Translations.load(str(locales_dir), [lang], domain="messages")
+
+
+def gettext(lang: str | None, msgid: str, /, **params: Any) -> str:
+    """Translate ``msgid`` into ``lang`` and fill its ``%(name)s`` parameters."""
+    text = translations(normalise_language(lang) or DEFAULT_LANGUAGE).gettext(msgid)
+    return text % params if params else text
+
+
+def language_name(lang: str) -> str:
+    """The language's own name for itself, e.g. ``العربية`` or ``Русский``."""
+    name: str = Locale.parse(lang).get_display_name(lang) or lang
+    return name[:1].upper() + name[1:]
+
+
+def text_direction(lang: str | None) -> str:
+    return "rtl" if lang in RTL_LANGUAGES else "ltr"

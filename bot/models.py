@@ -1,0 +1,88 @@
+"""Database models: who writes to us, their conversations, and every message in and out."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ChatIdentity(Base):
+    """One user on one channel (a Telegram user id, a WeChat openid, a web chat session)."""
+
+    __tablename__ = "chat_identity"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_identity_channel_ext"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Rasa sees only this opaque id, never the platform's user id.
+    public_id: Mapped[str] = mapped_column(
+        String(36), unique=True, default=lambda: str(uuid.uuid4())
+    )
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(128))
+    language: Mapped[str | None] = mapped_column(String(8))
+    # True once the user picked a language explicitly; detection then never overrides it.
+    language_chosen: Mapped[bool] = mapped_column(default=False)
+    client_language: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    conversations: Mapped[list[Conversation]] = relationship(back_populates="identity")
+
+
+class Conversation(Base):
+    __tablename__ = "conversation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("chat_identity.id", ondelete="CASCADE"))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_message_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    language: Mapped[str | None] = mapped_column(String(8))
+
+    identity: Mapped[ChatIdentity] = relationship(back_populates="conversations")
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="conversation", order_by="Message.id"
+    )
+
+
+class Message(Base):
+    """A message in (from the user) or out (from the assistant).
+
+    Inbound status: ``received`` (stored, not yet processed), ``answered``,
+    ``unanswered`` (Rasa or the action server failed; staff must see it) or
+    ``rejected`` (bad input that got an explanatory reply).
+    """
+
+    __tablename__ = "message"
+    __table_args__ = (
+        Index("ix_message_conversation", "conversation_id", "id"),
+        Index("ix_message_status", "direction", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversation.id", ondelete="CASCADE")
+    )
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16), default="text")
+    text: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str | None] = mapped_column(String(8))
+    intent: Mapped[str | None] = mapped_column(String(64))
+    confidence: Mapped[float | None] = mapped_column(Float)
+    status: Mapped[str] = mapped_column(String(16), default="received")
+    buttons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"))
+
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")

@@ -1,0 +1,93 @@
+"""The gateway's HTTP client for the Rasa server's REST channel."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from bot.errors import NoReply, RasaUnavailable
+from bot.messages import Button
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RasaReply:
+    text: str
+    buttons: tuple[Button, ...] = ()
+
+
+@dataclass
+class RasaTurn:
+    replies: list[RasaReply] = field(default_factory=list)
+    # What the actions report about the turn (see actions/common.py: report_turn).
+    intent: str | None = None
+    confidence: float | None = None
+    language: str | None = None
+
+
+def parse_webhook_response(body: Any) -> RasaTurn:
+    if not isinstance(body, list):
+        raise RasaUnavailable(f"unexpected REST channel body: {type(body).__name__}")
+    turn = RasaTurn()
+    for item in body:
+        if not isinstance(item, dict):
+            continue
+        custom = item.get("custom")
+        if isinstance(custom, dict) and isinstance(custom.get("turn"), dict):
+            meta = custom["turn"]
+            turn.intent = meta.get("intent")
+            conf = meta.get("confidence")
+            turn.confidence = float(conf) if isinstance(conf, int | float) else None
+            turn.language = meta.get("language")
+            continue
+        text = item.get("text")
+        if not isinstance(text, str) or not text:
+            continue
+        buttons = tuple(
+            Button(title=str(b.get("title", "")), payload=str(b.get("payload", "")))
+            for b in item.get("buttons") or []
+            if isinstance(b, dict) and b.get("payload")
+        )
+        turn.replies.append(RasaReply(text=text, buttons=buttons))
+    return turn
+
+
+class RasaClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout_s: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport
+        )
+
+    async def send(self, *, sender: str, text: str, metadata: dict[str, Any]) -> RasaTurn:
+        try:
+            resp = await self._client.post(
+                "/webhooks/rest/webhook",
+                json={"sender": sender, "message": text, "metadata": metadata},
+            )
+        except httpx.HTTPError as exc:
+            raise RasaUnavailable(f"Rasa server unreachable: {exc.__class__.__name__}") from exc
+        if resp.status_code >= 400:
+            raise RasaUnavailable(f"Rasa server answered HTTP {resp.status_code}")
+        try:
+            body = resp.json()
+        except ValueError as exc:
+            raise RasaUnavailable("Rasa server sent invalid JSON") from exc
+        turn = parse_webhook_response(body)
+        if not turn.replies:
+            # Every action of ours utters something; silence means an action failed
+            # (typically: the action server is down) and Rasa logged it.
+            raise NoReply("Rasa produced no reply (action server down or failing?)")
+        return turn
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

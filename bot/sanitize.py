@@ -1,0 +1,41 @@
+"""Clean what users type before anything else reads it.
+
+The original text is always stored as received; this cleaned copy is what the language
+detector and Rasa see. Markup is not touched: it is plain text to us, and every channel
+escapes it on output.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Zero-width and direction-control characters: invisible, but they split words for the
+# tokenizer and can disguise text (e.g. right-to-left overrides).
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad]")
+_SPACES = re.compile(r"[ \t\u00a0\u3000]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+@dataclass(frozen=True)
+class Cleaned:
+    text: str
+    truncated: bool
+    has_words: bool
+
+
+def clean(raw: str, *, max_chars: int) -> Cleaned:
+    text = unicodedata.normalize("NFC", raw)
+    text = _INVISIBLE.sub("", text)
+    # Control characters (C0, C1) except newline and tab become spaces.
+    text = "".join(
+        " " if unicodedata.category(ch) == "Cc" and ch not in "\n\t" else ch for ch in text
+    )
+    text = _SPACES.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _BLANK_LINES.sub("\n\n", text).strip()
+    truncated = len(text) > max_chars
+    if truncated:
+        text = text[:max_chars].rstrip()
+    has_words = any(ch.isalnum() for ch in text)
+    return Cleaned(text=text, truncated=truncated, has_words=has_words)

@@ -1,0 +1,69 @@
+"""One settings object for every process of the assistant.
+
+Every setting has a working default for one development machine; production changes
+environment variables, never code. Secrets come only from the environment, and outside
+development a missing or placeholder secret stops the process at start-up.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "token", "xxx"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", env_file=None)
+
+    environment: Literal["development", "production", "test"] = Field(
+        default="development", alias="EXPATBOT_ENV"
+    )
+    project_root: Path = Field(default=PROJECT_ROOT, alias="EXPATBOT_ROOT")
+    database_url: str = Field(default="", alias="DATABASE_URL")
+    locales_dir: Path = Field(default=PROJECT_ROOT / "locales", alias="EXPATBOT_LOCALES")
+
+    rasa_url: str = Field(default="http://127.0.0.1:5005", alias="RASA_URL")
+    # The REST webhook is not covered by this token, which is why Rasa listens on
+    # 127.0.0.1 only; the token protects the HTTP API (status, tracker, model).
+    rasa_token: str = Field(default="", alias="RASA_TOKEN")
+    rasa_timeout_s: float = Field(default=30.0, alias="RASA_TIMEOUT")
+    action_server_url: str = Field(default="http://127.0.0.1:5055", alias="ACTION_SERVER_URL")
+
+    gateway_host: str = Field(default="127.0.0.1", alias="GATEWAY_HOST")
+    gateway_port: int = Field(default=8080, alias="GATEWAY_PORT")
+    rasa_port: int = Field(default=5005, alias="RASA_PORT")
+    action_port: int = Field(default=5055, alias="ACTION_PORT")
+
+    telegram_bot_token: str = Field(default="", alias="TELEGRAM_BOT_TOKEN")
+    # Lets tests point the real python-telegram-bot client at a local fake of the Bot API.
+    telegram_base_url: str = Field(
+        default="https://api.telegram.org/bot", alias="TELEGRAM_BASE_URL"
+    )
+
+    max_message_chars: int = Field(default=2000, alias="MAX_MESSAGE_CHARS")
+    default_language: str = "en"
+
+    @model_validator(mode="after")
+    def _defaults_and_secrets(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.project_root / 'var' / 'expatbot.db'}"
+        if self.environment == "production":
+            if self.rasa_token.strip().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError("RASA_TOKEN must be set to a real secret in production")
+        elif not self.rasa_token:
+            # Development: a fresh random token per process tree; the supervisor passes
+            # it to the Rasa server and the gateway through the environment.
+            self.rasa_token = secrets.token_urlsafe(24)
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,110 @@
+"""Keyword-only data functions over the conversation tables. Callers own the session."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.models import ChatIdentity, Conversation, Message, utcnow
+
+# After this long without a message, the next one starts a new conversation.
+CONVERSATION_IDLE = timedelta(hours=12)
+
+
+def get_or_create_identity(
+    session: Session, *, channel: str, external_id: str, client_language: str | None = None
+) -> ChatIdentity:
+    identity = session.scalar(
+        select(ChatIdentity).where(
+            ChatIdentity.channel == channel, ChatIdentity.external_id == external_id
+        )
+    )
+    if identity is None:
+        identity = ChatIdentity(channel=channel, external_id=external_id)
+        session.add(identity)
+    if client_language:
+        identity.client_language = client_language[:16]
+    identity.last_seen_at = utcnow()
+    session.flush()
+    return identity
+
+
+def current_conversation(session: Session, *, identity: ChatIdentity) -> Conversation:
+    conv = session.scalar(
+        select(Conversation)
+        .where(Conversation.identity_id == identity.id)
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+    now = utcnow()
+    if conv is not None:
+        last = conv.last_message_at
+        if last.tzinfo is None:  # SQLite returns naive datetimes
+            last = last.replace(tzinfo=now.tzinfo)
+        if now - last <= CONVERSATION_IDLE:
+            conv.last_message_at = now
+            return conv
+    conv = Conversation(identity_id=identity.id, language=identity.language)
+    session.add(conv)
+    session.flush()
+    return conv
+
+
+def record_inbound(
+    session: Session, *, conversation: Conversation, text: str, kind: str
+) -> Message:
+    msg = Message(conversation_id=conversation.id, direction="in", text=text, kind=kind)
+    session.add(msg)
+    session.flush()
+    return msg
+
+
+def record_outbound(
+    session: Session,
+    *,
+    conversation: Conversation,
+    text: str,
+    language: str,
+    reply_to: int | None,
+    buttons: Sequence[dict[str, Any]] | None = None,
+) -> Message:
+    msg = Message(
+        conversation_id=conversation.id,
+        direction="out",
+        text=text,
+        kind="text",
+        language=language,
+        status="sent",
+        buttons=list(buttons) if buttons else None,
+        reply_to_id=reply_to,
+    )
+    session.add(msg)
+    session.flush()
+    return msg
+
+
+def transcript(session: Session, *, channel: str, external_id: str) -> list[Message]:
+    """Every message of this chat identity, oldest first."""
+    return list(
+        session.scalars(
+            select(Message)
+            .join(Conversation)
+            .join(ChatIdentity)
+            .where(ChatIdentity.channel == channel, ChatIdentity.external_id == external_id)
+            .order_by(Message.id)
+        )
+    )
+
+
+def unanswered(session: Session) -> list[Message]:
+    return list(
+        session.scalars(
+            select(Message)
+            .where(Message.direction == "in", Message.status == "unanswered")
+            .order_by(Message.id)
+        )
+    )
