@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 RASA_VENV = PROJECT_ROOT / ".venv-rasa"
 MODELS_DIR = PROJECT_ROOT / "models"
 # What a model is trained from: any change here means a new model.
-TRAINING_INPUTS = ("nlu_data", "domain.yml", "config.yml")
+TRAINING_INPUTS = ("nlu_data", "domain.yml", "config.yml", "rasa_addons")
 
 
 def rasa_executable() -> Path:
@@ -48,6 +48,8 @@ def quiet_env() -> dict[str, str]:
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             "PYTHONWARNINGS": "ignore",
+            # config.yml names components in rasa_addons/, imported from the project root.
+            "PYTHONPATH": str(PROJECT_ROOT),
         }
     )
     return env
@@ -57,7 +59,11 @@ def training_fingerprint(root: Path = PROJECT_ROOT) -> str:
     digest = hashlib.sha256()
     for name in TRAINING_INPUTS:
         path = root / name
-        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        files = (
+            sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            if path.is_dir()
+            else [path]
+        )
         for file in files:
             digest.update(str(file.relative_to(root)).encode())
             digest.update(b"\0")

@@ -26,13 +26,13 @@ class Cleaned:
 
 
 def clean(raw: str, *, max_chars: int) -> Cleaned:
-    text = unicodedata.normalize("NFC", raw)
+    text = unicodedata.normalize("NFC", raw).replace("\r\n", "\n").replace("\r", "\n")
     text = _INVISIBLE.sub("", text)
     # Control characters (C0, C1) except newline and tab become spaces.
     text = "".join(
         " " if unicodedata.category(ch) == "Cc" and ch not in "\n\t" else ch for ch in text
     )
-    text = _SPACES.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = re.sub(r" *\n *", "\n", _SPACES.sub(" ", text))
     text = _BLANK_LINES.sub("\n\n", text).strip()
     truncated = len(text) > max_chars
     if truncated:

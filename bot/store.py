@@ -54,10 +54,15 @@ def current_conversation(session: Session, *, identity: ChatIdentity) -> Convers
     return conv
 
 
+def storable(text: str) -> str:
+    """The text as received, except NUL, which PostgreSQL cannot store: it becomes "␀"."""
+    return text.replace("\x00", "\u2400")
+
+
 def record_inbound(
     session: Session, *, conversation: Conversation, text: str, kind: str
 ) -> Message:
-    msg = Message(conversation_id=conversation.id, direction="in", text=text, kind=kind)
+    msg = Message(conversation_id=conversation.id, direction="in", text=storable(text), kind=kind)
     session.add(msg)
     session.flush()
     return msg

@@ -1,0 +1,145 @@
+"""NLU components named in config.yml. Runs inside the Rasa server (.venv-rasa).
+
+TfidfIntentClassifier: normalised text -> TF-IDF word n-grams (Han characters as words)
++ TF-IDF character n-grams within words -> a linear SVM with calibrated probabilities.
+It learns in seconds, and its cost grows linearly with the data, not with epochs.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional, Text
+
+import joblib
+import numpy as np
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.classifiers.classifier import IntentClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.svm import LinearSVC
+
+from rasa_addons.normalise import normalise, spaced_han
+
+logger = logging.getLogger(__name__)
+MODEL_FILE = "tfidf_intent_classifier.joblib"
+
+
+def _prepare(text: str) -> str:
+    return spaced_han(normalise(text))
+
+
+def build_pipeline(config: Dict[Text, Any]) -> Pipeline:
+    word = TfidfVectorizer(
+        analyzer="word",
+        ngram_range=(1, int(config["word_max_ngram"])),
+        token_pattern=r"(?u)\b\w+\b",
+        sublinear_tf=True,
+        max_features=config["max_features"],
+    )
+    chars = TfidfVectorizer(
+        analyzer="char_wb",
+        ngram_range=(int(config["char_min_ngram"]), int(config["char_max_ngram"])),
+        sublinear_tf=True,
+        max_features=config["max_features"],
+    )
+    if config["classifier"] == "logreg":
+        clf: Any = LogisticRegression(C=float(config["C"]), max_iter=3000)
+    else:
+        clf = CalibratedClassifierCV(
+            LinearSVC(C=float(config["C"])), cv=int(config["calibration_folds"]), method="sigmoid"
+        )
+    return Pipeline([("features", FeatureUnion([("word", word), ("chars", chars)])), ("clf", clf)])
+
+
+@DefaultV1Recipe.register(
+    [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True
+)
+class TfidfIntentClassifier(GraphComponent, IntentClassifier):
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {
+            "word_max_ngram": 2,
+            "char_min_ngram": 2,
+            "char_max_ngram": 5,
+            # Caps the vocabulary so that memory and parse time stay flat as data grows.
+            "max_features": 200_000,
+            "classifier": "svm",
+            "C": 0.5,
+            "calibration_folds": 3,
+            "ranking_length": 10,
+        }
+
+    def __init__(
+        self,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        pipeline: Optional[Pipeline] = None,
+    ) -> None:
+        self._config = {**self.get_default_config(), **config}
+        self._model_storage = model_storage
+        self._resource = resource
+        self._pipeline = pipeline
+
+    @classmethod
+    def create(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> "TfidfIntentClassifier":
+        return cls(config, model_storage, resource)
+
+    def train(self, training_data: TrainingData) -> Resource:
+        examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
+        if len({e.get(INTENT) for e in examples}) < 2:
+            logger.warning("TfidfIntentClassifier needs at least two intents; not trained")
+            return self._resource
+        pipeline = build_pipeline(self._config)
+        pipeline.fit([_prepare(e.get(TEXT)) for e in examples], [e.get(INTENT) for e in examples])
+        self._pipeline = pipeline
+        with self._model_storage.write_to(self._resource) as directory:
+            joblib.dump(pipeline, directory / MODEL_FILE)
+        return self._resource
+
+    @classmethod
+    def load(
+        cls,
+        config: Dict[Text, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+        **kwargs: Any,
+    ) -> "TfidfIntentClassifier":
+        try:
+            with model_storage.read_from(resource) as directory:
+                pipeline = joblib.load(directory / MODEL_FILE)
+        except (ValueError, FileNotFoundError):
+            logger.warning("TfidfIntentClassifier: no trained model found")
+            pipeline = None
+        return cls(config, model_storage, resource, pipeline)
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        if self._pipeline is None:
+            return messages
+        texts = [_prepare(m.get(TEXT) or "") for m in messages]
+        probabilities = self._pipeline.predict_proba(texts)
+        classes = self._pipeline.classes_
+        n = int(self._config["ranking_length"])
+        for message, probs in zip(messages, probabilities):
+            order = np.argsort(-probs)
+            ranking = [
+                {"name": str(classes[i]), "confidence": float(probs[i])} for i in order[:n]
+            ]
+            message.set(INTENT, ranking[0], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        return messages

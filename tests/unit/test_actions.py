@@ -1,0 +1,128 @@
+"""Custom actions, run as rasa-sdk runs them, on trackers from JSON fixtures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions import (
+    ActionAnswerFaq,
+    ActionBotChallenge,
+    ActionChangeLanguage,
+    ActionClarify,
+    ActionGreet,
+    ActionHelp,
+    ActionRecordsNotYet,
+    ActionThank,
+)
+from bot import texts
+from bot.i18n import gettext
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "trackers"
+ROOT = Path(__file__).resolve().parents[2]
+DOMAIN: dict[str, Any] = yaml.safe_load((ROOT / "domain.yml").read_text())
+
+
+def tracker(name: str) -> Tracker:
+    return Tracker.from_dict(json.loads((FIXTURES / f"{name}.json").read_text()))
+
+
+async def run(action: Action, name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, tracker(name), DOMAIN)
+    return dispatcher.messages, events
+
+
+def visible(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [m for m in messages if m.get("text")]
+
+
+def turn_report(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    (report,) = [m["custom"]["turn"] for m in messages if m.get("custom")]
+    return report
+
+
+def answer_file(lang: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "locales" / lang / "answers.yml").read_text())
+
+
+@pytest.mark.parametrize(
+    ("fixture", "lang", "topic"),
+    [("faq_visa_extension_ru", "ru", "faq_visa_extension"), ("faq_accommodation_ar", "ar", "faq_accommodation_registration")],
+)
+async def test_faq_answer_in_user_language(fixture: str, lang: str, topic: str) -> None:
+    messages, events = await run(ActionAnswerFaq(), fixture)
+    (msg,) = visible(messages)
+    entry = answer_file(lang)[topic]
+    assert msg["text"].startswith(entry["title"].strip())
+    assert entry["text"].strip().splitlines()[0][:30] in msg["text"]
+    assert "{" not in msg["text"]  # every placeholder filled from locales/office.yml
+    assert {"event": "slot", "name": "language", "value": lang, "timestamp": None} in events
+    assert turn_report(messages)["intent"] == topic
+
+
+async def test_greet_in_chinese_with_menu_button() -> None:
+    messages, _ = await run(ActionGreet(), "greet_zh")
+    (msg,) = visible(messages)
+    assert msg["text"] == gettext("zh", texts.GREETING)
+    assert msg["buttons"] == [{"title": gettext("zh", texts.MENU), "payload": "/help"}]
+
+
+async def test_help_offers_topics_as_buttons_titled_from_answer_files() -> None:
+    messages, _ = await run(ActionHelp(), "help_es")
+    (msg,) = visible(messages)
+    titles = {entry["title"].strip() for entry in answer_file("es").values()}
+    assert len(msg["buttons"]) >= 6
+    assert all(b["title"] in titles and b["payload"].startswith("/faq_") for b in msg["buttons"])
+
+
+async def test_language_falls_back_to_slot_without_metadata() -> None:
+    messages, events = await run(ActionThank(), "no_metadata_slot_fr")
+    assert visible(messages)[0]["text"] == gettext("fr", texts.THANKS_REPLY)
+    assert events == []  # slot already right
+
+
+async def test_fallback_offers_two_likeliest_topics_and_none_of_these() -> None:
+    messages, _ = await run(ActionClarify(), "fallback_en")
+    (msg,) = visible(messages)
+    payloads = [b["payload"] for b in msg["buttons"]]
+    assert payloads == ["/faq_merchant_card_apply", "/faq_visa_types", "/deny"]
+    assert msg["buttons"][0]["title"] == answer_file("en")["faq_merchant_card_apply"]["title"]
+
+
+async def test_change_language_shows_picker() -> None:
+    messages, _ = await run(ActionChangeLanguage(), "change_language_fr")
+    (msg,) = visible(messages)
+    assert [b["payload"] for b in msg["buttons"]] == [
+        f"/language {c}" for c in ("en", "zh", "ar", "ru", "fr", "es")
+    ]
+    assert "العربية" in [b["title"] for b in msg["buttons"]]
+
+
+async def test_bot_challenge_is_honest_and_offers_a_person() -> None:
+    messages, _ = await run(ActionBotChallenge(), "bot_challenge_ru")
+    text = visible(messages)[0]["text"]
+    assert text == gettext("ru", texts.BOT_CHALLENGE, hotline="12367")
+    assert "12367" in text
+
+
+async def test_own_records_answer_honestly_until_linking_exists() -> None:
+    messages, _ = await run(ActionRecordsNotYet(), "check_card_status_en")
+    assert "12367" in visible(messages)[0]["text"]
+
+
+def test_every_domain_action_is_implemented() -> None:
+    import actions
+
+    implemented = {
+        cls().name()
+        for cls in vars(actions).values()
+        if isinstance(cls, type) and issubclass(cls, Action) and cls is not Action
+    }
+    assert set(DOMAIN["actions"]) <= implemented

@@ -1,0 +1,101 @@
+"""Answer files: the real ones are complete; edits apply at once; bad files never serve."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot import texts
+from bot.answers import PLACEHOLDER, AnswerStore
+from bot.i18n import SUPPORTED_LANGUAGES, gettext
+from bot.office import load_office
+from bot.render import to_html
+
+ROOT = Path(__file__).resolve().parents[2]
+TAXONOMY_FAQ = {
+    "faq_merchant_card_apply", "faq_merchant_card_uses", "faq_merchant_card_replace",
+    "faq_visa_extension", "faq_visa_types", "faq_residence_permit",
+    "faq_accommodation_registration", "faq_overstay", "faq_service_center",
+    "faq_online_services", "faq_preferential_policies", "faq_lost_passport",
+    "faq_work_permit", "faq_family_dependents", "faq_emergency", "faq_dispute_process",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", SUPPORTED_LANGUAGES)
+def test_real_answer_file_is_complete(lang: str) -> None:
+    data = yaml.safe_load((ROOT / "locales" / lang / "answers.yml").read_text(encoding="utf-8"))
+    assert set(data) == TAXONOMY_FAQ
+    office = load_office(ROOT / "locales" / "office.yml")
+    store = AnswerStore(ROOT / "locales", ROOT / "locales" / "office.yml")
+    for topic, entry in data.items():
+        assert entry["title"].strip() and entry["text"].strip() and entry["sources"], topic
+        unknown = set(PLACEHOLDER.findall(entry["text"])) - set(office)
+        assert not unknown, f"{lang}/{topic}: unknown placeholders {unknown}"
+        answer = store.get(topic, lang)
+        assert answer is not None and answer.language == lang
+        assert len(to_html(f"{answer.title}\n\n{answer.text}")) < 4096
+
+
+def write(path: Path, data: object) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+
+
+@pytest.fixture
+def locales(tmp_path: Path) -> Path:
+    write(tmp_path / "office.yml", {"immigration_hotline": "12367", "center_address": None})
+    write(
+        tmp_path / "en" / "answers.yml",
+        {"faq_overstay": {"title": "Overstay", "text": "Call {immigration_hotline}. Visit {center_address}."}},
+    )
+    write(tmp_path / "fr" / "answers.yml", {"faq_emergency": {"title": "Urgences", "text": "Appelez le 110."}})
+    return tmp_path
+
+
+def touch_later(path: Path) -> None:
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+def test_placeholders_filled_and_unpublished_facts_explained(locales: Path) -> None:
+    store = AnswerStore(locales, locales / "office.yml")
+    answer = store.get("faq_overstay", "en")
+    assert answer is not None
+    assert answer.text == "Call 12367. Visit " + gettext("en", texts.NOT_PUBLISHED, hotline="12367") + "."
+
+
+def test_edit_takes_effect_on_next_request(locales: Path) -> None:
+    store = AnswerStore(locales, locales / "office.yml")
+    assert store.get("faq_emergency", "fr").text == "Appelez le 110."  # type: ignore[union-attr]
+    path = locales / "fr" / "answers.yml"
+    write(path, {"faq_emergency": {"title": "Urgences", "text": "Appelez le 110 ou le 120."}})
+    touch_later(path)
+    assert store.get("faq_emergency", "fr").text == "Appelez le 110 ou le 120."  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [b"faq_emergency: [unclosed", b"\xff\xfe not utf-8", b"- just a list", b"faq_emergency: {title: ''}"],
+    ids=["yaml-syntax", "not-utf8", "wrong-shape", "empty-title"],
+)
+def test_broken_file_is_refused_and_last_good_keeps_serving(
+    locales: Path, bad: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = AnswerStore(locales, locales / "office.yml")
+    assert store.get("faq_emergency", "fr") is not None
+    path = locales / "fr" / "answers.yml"
+    path.write_bytes(bad)
+    touch_later(path)
+    answer = store.get("faq_emergency", "fr")
+    assert answer is not None and answer.text == "Appelez le 110."
+    assert "answer file refused" in caplog.text
+
+
+def test_missing_translation_falls_back_to_english(locales: Path) -> None:
+    store = AnswerStore(locales, locales / "office.yml")
+    answer = store.get("faq_overstay", "fr")
+    assert answer is not None and answer.language == "en"
+    assert store.get("faq_unknown", "fr") is None

@@ -1,0 +1,188 @@
+"""The core path with a fake Rasa (httpx.MockTransport): storage, language, bad input."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import store, texts
+from bot.core import Assistant
+from bot.i18n import gettext
+from bot.messages import Inbound
+from bot.models import ChatIdentity, Message
+from tests.conftest import FakeRasa
+
+
+def inbound(text: str, *, user: str = "u1", kind: str = "text", client: str | None = None) -> Inbound:
+    return Inbound(channel="webchat", external_id=user, text=text, kind=kind, client_language=client)  # type: ignore[arg-type]
+
+
+def messages(sessions: sessionmaker[Session], user: str = "u1") -> list[Message]:
+    with sessions() as s:
+        return store.transcript(s, channel="webchat", external_id=user)
+
+
+async def test_message_is_stored_with_language_intent_and_reply(
+    assistant: Assistant, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    replies = await assistant.handle(inbound("Как продлить визу в Иу?"))
+    assert [r.text for r in replies] == ["reply to Как продлить визу в "]
+    sent = fake_rasa.requests[0]
+    assert sent["metadata"] == {"language": "ru", "channel": "webchat"}
+    # Rasa sees an opaque id, never the platform's user id.
+    assert "u1" not in sent["sender"]
+    rows = messages(sessions)
+    assert [(m.direction, m.status) for m in rows] == [("in", "answered"), ("out", "sent")]
+    assert rows[0].language == "ru" and rows[0].intent == "greet" and rows[0].confidence == 0.9
+    assert rows[1].reply_to_id == rows[0].id
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t  \n"])
+async def test_empty_message_gets_clear_answer(
+    assistant: Assistant, sessions: sessionmaker[Session], fake_rasa: FakeRasa, text: str
+) -> None:
+    replies = await assistant.handle(inbound(text))
+    assert replies[0].text == gettext("en", texts.EMPTY_MESSAGE)
+    assert fake_rasa.requests == []
+    assert messages(sessions)[0].status == "rejected"
+
+
+async def test_emoji_only_gets_clear_answer_in_conversation_language(
+    assistant: Assistant, fake_rasa: FakeRasa
+) -> None:
+    await assistant.handle(inbound("Bonjour, comment prolonger mon visa ?"))
+    replies = await assistant.handle(inbound("👍🙏😀"))
+    assert replies[0].language == "fr"
+    assert replies[0].text == gettext("fr", texts.NO_WORDS)
+    assert len(fake_rasa.requests) == 1
+
+
+async def test_huge_message_is_stored_whole_and_truncated_for_rasa(
+    assistant: Assistant, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    text = ("how do I extend my visa please " * 400)[:10_000]
+    replies = await assistant.handle(inbound(text))
+    assert len(fake_rasa.requests[0]["message"]) <= 2000
+    assert replies[0].text == gettext("en", texts.TOO_LONG, limit="2,000")
+    stored = messages(sessions)[0]
+    assert len(stored.text) == 10_000 and stored.status == "answered"
+
+
+async def test_arabic_mixed_with_english_is_arabic(assistant: Assistant, fake_rasa: FakeRasa) -> None:
+    await assistant.handle(inbound("كيف أجدد الفيزا visa في ييوو؟"))
+    assert fake_rasa.requests[0]["metadata"]["language"] == "ar"
+
+
+async def test_control_and_zero_width_characters_are_removed_before_rasa(
+    assistant: Assistant, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    raw = "vi\u200bsa\u0000 ex\u202etension\u0007 please"
+    await assistant.handle(inbound(raw))
+    assert fake_rasa.requests[0]["message"] == "visa extension please"
+    # Stored as received; only NUL, which PostgreSQL cannot hold, is shown as a symbol.
+    assert messages(sessions)[0].text == raw.replace("\u0000", "\u2400")
+
+
+async def test_markup_is_passed_as_text_never_interpreted(
+    assistant: Assistant, fake_rasa: FakeRasa
+) -> None:
+    raw = "<b>visa</b> <script>alert(1)</script> **extension** [x](javascript:alert(1))"
+    await assistant.handle(inbound(raw))
+    assert fake_rasa.requests[0]["message"] == raw
+
+
+async def test_sticker_gets_clear_answer(assistant: Assistant, fake_rasa: FakeRasa) -> None:
+    replies = await assistant.handle(inbound("", kind="sticker", client="es-MX"))
+    assert replies[0].text == gettext("es", texts.UNSUPPORTED_MEDIA)
+    assert fake_rasa.requests == []
+
+
+async def test_rasa_down_gives_unavailable_and_keeps_message(
+    assistant: Assistant, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    def refuse(_body: object) -> httpx.Response:
+        raise httpx.ConnectError("connection refused")
+
+    fake_rasa.handler = refuse
+    replies = await assistant.handle(inbound("Wie verlängere ich mein Visum", client="ru"))
+    stored = messages(sessions)
+    assert stored[0].status == "unanswered"
+    assert replies[0].text == gettext(replies[0].language, texts.UNAVAILABLE, hotline="12367")
+    assert "12367" in replies[0].text
+
+
+async def test_action_server_down_gives_unavailable_in_user_language(
+    assistant: Assistant, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    # What Rasa answers when its action server is unreachable: nothing at all.
+    fake_rasa.handler = lambda _body: httpx.Response(200, json=[])
+    replies = await assistant.handle(inbound("签证到期了怎么延期？"))
+    assert replies[0].language == "zh"
+    assert replies[0].text == gettext("zh", texts.UNAVAILABLE, hotline="12367")
+    assert messages(sessions)[0].status == "unanswered"
+
+
+async def test_rasa_server_error_is_unavailable(
+    assistant: Assistant, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    fake_rasa.handler = lambda _body: httpx.Response(500, text="boom")
+    await assistant.handle(inbound("hello there, visa question"))
+    assert messages(sessions)[0].status == "unanswered"
+
+
+async def test_short_messages_never_switch_language(
+    assistant: Assistant, fake_rasa: FakeRasa
+) -> None:
+    await assistant.handle(inbound("Здравствуйте, как продлить визу?"))
+    for short in ["ok", "123", "好的", "شكرا", "да"]:
+        await assistant.handle(inbound(short))
+    langs = [r["metadata"]["language"] for r in fake_rasa.requests]
+    assert langs == ["ru"] * 6
+
+
+async def test_explicit_language_choice_wins_and_is_remembered(
+    assistant: Assistant, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    replies = await assistant.handle(inbound("/language ar", kind="button"))
+    assert replies[0].language == "ar"
+    assert replies[0].text == gettext("ar", texts.LANGUAGE_CHANGED)
+    await assistant.handle(inbound("How do I register my accommodation in Yiwu?"))
+    assert fake_rasa.requests[-1]["metadata"]["language"] == "ar"
+    with sessions() as s:
+        identity = s.scalars(select(ChatIdentity)).one()
+        assert identity.language == "ar" and identity.language_chosen
+
+
+async def test_client_language_used_when_nothing_else(assistant: Assistant, fake_rasa: FakeRasa) -> None:
+    await assistant.handle(inbound("ok", client="fr-FR"))
+    assert fake_rasa.requests[0]["metadata"]["language"] == "fr"
+
+
+async def test_commands_and_payloads_map_to_intents(assistant: Assistant, fake_rasa: FakeRasa) -> None:
+    for text in ["/start", "/help@YiwuBot", "/faq_visa_extension", "/not_an_intent hello"]:
+        await assistant.handle(inbound(text, kind="button"))
+    assert [r["message"] for r in fake_rasa.requests] == [
+        "/greet",
+        "/help",
+        "/faq_visa_extension",
+        "not_an_intent hello",
+    ]
+
+
+async def test_database_down_gives_unavailable(fake_rasa: FakeRasa, tmp_path: object) -> None:
+    from bot.db import make_engine, make_sessionmaker
+    from bot.rasa_client import RasaClient
+    from bot.rasa_runtime import domain_intents
+
+    # A database without tables behaves like one that fails on every statement.
+    engine = make_engine(f"sqlite:///{tmp_path}/empty.db")
+    broken = Assistant(
+        sessions=make_sessionmaker(engine),
+        rasa=RasaClient("http://rasa.test", transport=fake_rasa.transport()),
+        intents=domain_intents(),
+    )
+    replies = await broken.handle(inbound("hello, I need help with my visa", client="es"))
+    assert replies[0].text == gettext("es", texts.UNAVAILABLE, hotline="12367")
+    assert fake_rasa.requests == []

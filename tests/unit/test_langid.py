@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+
+from bot.langid import decide, detect
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("How can I extend my business visa in Yiwu?", "en"),
+        ("义乌的商友卡怎么办理？", "zh"),
+        ("كيف يمكنني تمديد التأشيرة في ييوو؟", "ar"),
+        ("Как продлить визу в Иу?", "ru"),
+        ("Comment renouveler ma carte de séjour ?", "fr"),
+        ("¿Cómo puedo renovar mi permiso de residencia?", "es"),
+        ("visa 快到期了 怎么办", "zh"),
+        ("ابغى اجدد visa حقي", "ar"),
+    ],
+)
+def test_detects_each_language(text: str, lang: str) -> None:
+    assert decide(text, chosen=None, conversation=None, client=None).language == lang
+
+
+@pytest.mark.parametrize("short", ["ok", "да", "شكرا", "好的", "123", "👍", "?"])
+@pytest.mark.parametrize("conversation", ["en", "zh", "ar", "ru", "fr", "es"])
+def test_short_messages_never_switch(short: str, conversation: str) -> None:
+    decision = decide(short, chosen=None, conversation=conversation, client=None)
+    assert decision.language == conversation
+
+
+def test_order_chosen_detected_conversation_client_default() -> None:
+    long_ru = "Здравствуйте, подскажите как продлить визу"
+    assert decide(long_ru, chosen="fr", conversation="en", client="es").source == "chosen"
+    assert decide(long_ru, chosen=None, conversation="en", client="es").language == "ru"
+    assert decide("ok", chosen=None, conversation="en", client="es").source == "conversation"
+    assert decide("123", chosen=None, conversation=None, client="es-419").language == "es"
+    assert decide("123", chosen=None, conversation=None, client="de").source == "default"
+
+
+def test_no_letters_means_no_detection() -> None:
+    assert detect("12345 !!! 👍").language is None
+
+
+def test_button_payloads_are_not_detected() -> None:
+    assert decide("/faq_visa_extension", chosen=None, conversation="ar", client=None).language == "ar"

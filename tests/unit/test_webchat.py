@@ -1,0 +1,70 @@
+"""The web chat page and API, over ASGI with the fake Rasa."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from bot.channels.webchat import SESSION_COOKIE, WebChat
+from bot.core import Assistant
+from tests.conftest import FakeRasa
+
+
+@pytest.fixture
+async def client(assistant: Assistant) -> AsyncIterator[httpx.AsyncClient]:
+    app = Starlette(routes=WebChat(assistant).routes())
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
+    ) as c:
+        yield c
+
+
+async def test_page_is_localised_and_right_to_left_for_arabic(client: httpx.AsyncClient) -> None:
+    resp = await client.get("/", headers={"Accept-Language": "ar-EG,ar;q=0.9,en;q=0.5"})
+    assert resp.status_code == 200
+    assert '<html lang="ar" dir="rtl">' in resp.text
+    assert "{{" not in resp.text
+
+
+async def test_message_roundtrip_sets_session_cookie(client: httpx.AsyncClient, fake_rasa: FakeRasa) -> None:
+    resp = await client.post("/api/webchat/messages", json={"text": "Hola, necesito renovar mi visado"})
+    assert resp.status_code == 200
+    reply = resp.json()["replies"][0]
+    assert reply["language"] == "es" and reply["dir"] == "ltr"
+    assert SESSION_COOKIE in resp.cookies
+    await client.post("/api/webchat/messages", json={"text": "gracias"})
+    # Same session both times: one chat identity, one opaque Rasa sender id.
+    assert len({r["sender"] for r in fake_rasa.requests}) == 1
+
+
+async def test_reply_html_is_escaped(client: httpx.AsyncClient, fake_rasa: FakeRasa) -> None:
+    fake_rasa.handler = lambda body: httpx.Response(
+        200, json=[{"recipient_id": body["sender"], "text": "<img src=x onerror=alert(1)> **ok**"}]
+    )
+    resp = await client.post("/api/webchat/messages", json={"text": "hello there my friend"})
+    html = resp.json()["replies"][0]["html"]
+    assert "<img" not in html and "&lt;img" in html and "<b>ok</b>" in html
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [(b"not json", 400), (b'["a list"]', 400), (b'{"text": 5}', 400), (b"\xff\xfe", 400)],
+)
+async def test_malformed_bodies_get_400(client: httpx.AsyncClient, body: bytes, status: int) -> None:
+    resp = await client.post("/api/webchat/messages", content=body, headers={"content-type": "application/json"})
+    assert resp.status_code == status
+    assert "error" in resp.json()
+
+
+async def test_oversized_body_gets_413(client: httpx.AsyncClient) -> None:
+    resp = await client.post("/api/webchat/messages", json={"text": "x" * 100_000})
+    assert resp.status_code == 413
+
+
+async def test_forged_session_cookie_is_replaced(client: httpx.AsyncClient) -> None:
+    client.cookies.set(SESSION_COOKIE, "../../etc/passwd")
+    resp = await client.post("/api/webchat/messages", json={"text": "hello, a visa question"})
+    assert resp.cookies[SESSION_COOKIE] != "../../etc/passwd"
