@@ -1,4 +1,7 @@
-"""Custom actions of the Yiwu expat assistant, served by rasa-sdk (`python -m rasa_sdk --actions actions`)."""
+"""Custom actions of the Yiwu expat assistant.
+
+Served by rasa-sdk: `python -m rasa_sdk --actions actions`.
+"""
 
 from actions.conversation import (
     ActionAffirm,

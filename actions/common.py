@@ -12,6 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.answers import AnswerStore
 from bot.i18n import DEFAULT_LANGUAGE, gettext, normalise_language
 from bot.office import office_value
+from bot.settings import get_settings
 
 FAQ_PREFIX = "faq_"
 LANGUAGE_SLOT = "language"
@@ -19,7 +20,12 @@ LANGUAGE_SLOT = "language"
 
 @lru_cache(maxsize=1)
 def answer_store() -> AnswerStore:
-    return AnswerStore()
+    locales = get_settings().locales_dir
+    return AnswerStore(locales, locales / "office.yml")
+
+
+def hotline() -> str:
+    return office_value("immigration_hotline", get_settings().locales_dir / "office.yml")
 
 
 def user_language(tracker: Tracker) -> str:
@@ -30,7 +36,7 @@ def user_language(tracker: Tracker) -> str:
 
 
 def ui(lang: str, msgid: str) -> str:
-    return gettext(lang, msgid, hotline=office_value("immigration_hotline"))
+    return gettext(lang, msgid, hotline=hotline())
 
 
 def button(title: str, payload: str) -> dict[str, str]:

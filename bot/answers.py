@@ -56,7 +56,9 @@ def parse_answer_file(raw: bytes, *, path: Path) -> dict[str, dict[str, Any]]:
 
 
 class AnswerStore:
-    def __init__(self, locales_dir: Path = PROJECT_ROOT / "locales", office_file: Path = OFFICE_FILE):
+    def __init__(
+        self, locales_dir: Path = PROJECT_ROOT / "locales", office_file: Path = OFFICE_FILE
+    ):
         self._dir = locales_dir
         self._office_file = office_file
         self._cache: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}

@@ -33,12 +33,19 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Commands of the chat platforms, mapped onto intents so that they take the Rasa path.
-COMMAND_INTENTS = {"/start": "greet", "/help": "help", "/menu": "help", "/language": "change_language"}
+COMMAND_INTENTS = {
+    "/start": "greet",
+    "/help": "help",
+    "/menu": "help",
+    "/language": "change_language",
+}
 LANGUAGE_PAYLOAD = "/language "
 
 
 def language_buttons() -> tuple[Button, ...]:
-    return tuple(Button(title=language_name(code), payload=f"{LANGUAGE_PAYLOAD}{code}") for code in LANGS)
+    return tuple(
+        Button(title=language_name(code), payload=f"{LANGUAGE_PAYLOAD}{code}") for code in LANGS
+    )
 
 
 class Assistant:
@@ -97,8 +104,8 @@ class Assistant:
         text = cleaned.text
 
         # 2. Language: an explicit choice by button or command wins and is remembered.
-        if text.startswith(LANGUAGE_PAYLOAD) and normalise_language(text[len(LANGUAGE_PAYLOAD):]):
-            lang = normalise_language(text[len(LANGUAGE_PAYLOAD):]) or DEFAULT_LANGUAGE
+        if text.startswith(LANGUAGE_PAYLOAD) and normalise_language(text[len(LANGUAGE_PAYLOAD) :]):
+            lang = normalise_language(text[len(LANGUAGE_PAYLOAD) :]) or DEFAULT_LANGUAGE
             await self._db(lambda s: self._set_language(s, msg_id, lang, chosen=True))
             return await self._reply(msg_id, "answered", [self._ui(lang, texts.LANGUAGE_CHANGED)])
 

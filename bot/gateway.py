@@ -56,7 +56,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             with assistant.sessions() as session:
                 session.execute(text("SELECT 1"))
-        except Exception:  # noqa: BLE001 - any failure means unhealthy
+        except Exception:
             return JSONResponse({"status": "database unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 

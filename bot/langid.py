@@ -52,11 +52,7 @@ class Decision:
 @lru_cache(maxsize=1)
 def detector() -> LanguageDetector:
     # Models ship inside the lingua wheel; nothing is downloaded.
-    return (
-        LanguageDetectorBuilder.from_languages(*_LINGUA)
-        .with_preloaded_language_models()
-        .build()
-    )
+    return LanguageDetectorBuilder.from_languages(*_LINGUA).with_preloaded_language_models().build()
 
 
 def _letter_counts(text: str) -> tuple[int, int]:

@@ -129,9 +129,7 @@ def write_endpoints(path: Path, *, action_port: int) -> Path:
     return path
 
 
-def rasa_server_command(
-    *, model: Path, port: int, token: str, endpoints: Path
-) -> list[str]:
+def rasa_server_command(*, model: Path, port: int, token: str, endpoints: Path) -> list[str]:
     return [
         str(rasa_executable()),
         "run",

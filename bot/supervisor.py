@@ -82,7 +82,9 @@ def wait_healthy(
             say(f"  {service.name} is up ({service.health_url})")
             return
         time.sleep(poll)
-    raise RuntimeError(f"{service.name} did not become healthy in {timeout:.0f}s; see {service.log_path}")
+    raise RuntimeError(
+        f"{service.name} did not become healthy in {timeout:.0f}s; see {service.log_path}"
+    )
 
 
 def build_services(settings: Settings, model: Path) -> list[Service]:
@@ -140,7 +142,8 @@ def supervise(services: list[Service], *, say: Callable[[str], None]) -> int:
             for service in services:
                 code = service.exit_code()
                 if code is not None:
-                    say(f"!! {service.name} stopped unexpectedly (exit code {code}); see {service.log_path}")
+                    say(f"!! {service.name} stopped unexpectedly (exit code {code})")
+                    say(f"   its log: {service.log_path}")
                     return 1
             time.sleep(0.5)
         say("stopping…")

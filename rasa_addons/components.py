@@ -8,7 +8,7 @@ It learns in seconds, and its cost grows linearly with the data, not with epochs
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional, Text
+from typing import Any
 
 import joblib
 import numpy as np
@@ -36,7 +36,7 @@ def _prepare(text: str) -> str:
     return spaced_han(normalise(text))
 
 
-def build_pipeline(config: Dict[Text, Any]) -> Pipeline:
+def build_pipeline(config: dict[str, Any]) -> Pipeline:
     word = TfidfVectorizer(
         analyzer="word",
         ngram_range=(1, int(config["word_max_ngram"])),
@@ -59,12 +59,10 @@ def build_pipeline(config: Dict[Text, Any]) -> Pipeline:
     return Pipeline([("features", FeatureUnion([("word", word), ("chars", chars)])), ("clf", clf)])
 
 
-@DefaultV1Recipe.register(
-    [DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True
-)
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=True)
 class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     @staticmethod
-    def get_default_config() -> Dict[Text, Any]:
+    def get_default_config() -> dict[str, Any]:
         return {
             "word_max_ngram": 2,
             "char_min_ngram": 2,
@@ -79,10 +77,10 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
 
     def __init__(
         self,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
-        pipeline: Optional[Pipeline] = None,
+        pipeline: Pipeline | None = None,
     ) -> None:
         self._config = {**self.get_default_config(), **config}
         self._model_storage = model_storage
@@ -92,11 +90,11 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     @classmethod
     def create(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
-    ) -> "TfidfIntentClassifier":
+    ) -> TfidfIntentClassifier:
         return cls(config, model_storage, resource)
 
     def train(self, training_data: TrainingData) -> Resource:
@@ -114,12 +112,12 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
     @classmethod
     def load(
         cls,
-        config: Dict[Text, Any],
+        config: dict[str, Any],
         model_storage: ModelStorage,
         resource: Resource,
         execution_context: ExecutionContext,
         **kwargs: Any,
-    ) -> "TfidfIntentClassifier":
+    ) -> TfidfIntentClassifier:
         try:
             with model_storage.read_from(resource) as directory:
                 pipeline = joblib.load(directory / MODEL_FILE)
@@ -128,18 +126,16 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             pipeline = None
         return cls(config, model_storage, resource, pipeline)
 
-    def process(self, messages: List[Message]) -> List[Message]:
+    def process(self, messages: list[Message]) -> list[Message]:
         if self._pipeline is None:
             return messages
         texts = [_prepare(m.get(TEXT) or "") for m in messages]
         probabilities = self._pipeline.predict_proba(texts)
         classes = self._pipeline.classes_
         n = int(self._config["ranking_length"])
-        for message, probs in zip(messages, probabilities):
+        for message, probs in zip(messages, probabilities, strict=False):
             order = np.argsort(-probs)
-            ranking = [
-                {"name": str(classes[i]), "confidence": float(probs[i])} for i in order[:n]
-            ]
+            ranking = [{"name": str(classes[i]), "confidence": float(probs[i])} for i in order[:n]]
             message.set(INTENT, ranking[0], add_to_output=True)
             message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
         return messages

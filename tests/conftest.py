@@ -30,7 +30,7 @@ def _postgres_reachable() -> str | None:
             conn.execute(text("SELECT 1"))
         engine.dispose()
         return None
-    except Exception as exc:  # noqa: BLE001 - any failure means "not here"
+    except Exception as exc:
         return f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.__class__.__name__}"
 
 
@@ -40,7 +40,9 @@ def postgres_skip_reason() -> str | None:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Any, postgres_skip_reason: str | None) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Any, postgres_skip_reason: str | None
+) -> Iterator[str]:
     """A fresh, migrated database: a SQLite file, and a new PostgreSQL database."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'test.db'}"
@@ -111,6 +113,4 @@ def fake_rasa() -> FakeRasa:
 @pytest.fixture
 def assistant(sessions: sessionmaker[Session], fake_rasa: FakeRasa) -> Assistant:
     rasa = RasaClient("http://rasa.test", transport=fake_rasa.transport())
-    return Assistant(
-        sessions=sessions, rasa=rasa, intents=domain_intents(), max_message_chars=2000
-    )
+    return Assistant(sessions=sessions, rasa=rasa, intents=domain_intents(), max_message_chars=2000)

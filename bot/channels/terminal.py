@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from bot.gateway import build_assistant
-from bot.messages import Button, Inbound
+from bot.messages import Button, Inbound, Kind
 from bot.render import to_plain
 from bot.settings import Settings
 
@@ -24,11 +24,11 @@ async def run_terminal_chat(settings: Settings, *, user: str) -> int:
             except EOFError:
                 print()
                 return 0
-            kind = "text"
+            kind: Kind = "text"
             if line.strip().isdigit() and 1 <= int(line.strip()) <= len(buttons):
                 line, kind = buttons[int(line.strip()) - 1].payload, "button"
             replies = await assistant.handle(
-                Inbound(channel="terminal", external_id=user, text=line, kind=kind)  # type: ignore[arg-type]
+                Inbound(channel="terminal", external_id=user, text=line, kind=kind)
             )
             buttons = ()
             for reply in replies:

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from bot import texts
 from bot.core import Assistant
 from bot.i18n import DEFAULT_LANGUAGE, gettext, normalise_language, text_direction
-from bot.messages import Inbound, Outbound
+from bot.messages import Inbound, Kind, Outbound
 from bot.render import to_html
 
 SESSION_COOKIE = "expatbot_session"
@@ -67,12 +67,12 @@ class WebChat:
         except (ValueError, UnicodeDecodeError):
             return JSONResponse({"error": "body must be JSON"}, status_code=400)
         if not isinstance(data, dict) or not isinstance(data.get("text", ""), str):
-            return JSONResponse({"error": "expected {\"text\": string}"}, status_code=400)
+            return JSONResponse({"error": 'expected {"text": string}'}, status_code=400)
         session = request.cookies.get(SESSION_COOKIE, "")
         new_session = not _SESSION_RE.match(session)
         if new_session:
             session = secrets.token_urlsafe(24)
-        kind = "button" if data.get("button") else "text"
+        kind: Kind = "button" if data.get("button") else "text"
         lang_hint = _accept_language(request.headers.get("accept-language", ""))
         replies = await self.assistant.handle(
             Inbound(

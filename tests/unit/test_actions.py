@@ -54,7 +54,10 @@ def answer_file(lang: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     ("fixture", "lang", "topic"),
-    [("faq_visa_extension_ru", "ru", "faq_visa_extension"), ("faq_accommodation_ar", "ar", "faq_accommodation_registration")],
+    [
+        ("faq_visa_extension_ru", "ru", "faq_visa_extension"),
+        ("faq_accommodation_ar", "ar", "faq_accommodation_registration"),
+    ],
 )
 async def test_faq_answer_in_user_language(fixture: str, lang: str, topic: str) -> None:
     messages, events = await run(ActionAnswerFaq(), fixture)

@@ -16,12 +16,23 @@ from bot.render import to_html
 
 ROOT = Path(__file__).resolve().parents[2]
 TAXONOMY_FAQ = {
-    "faq_merchant_card_apply", "faq_merchant_card_uses", "faq_merchant_card_replace",
-    "faq_visa_extension", "faq_visa_types", "faq_residence_permit",
-    "faq_accommodation_registration", "faq_overstay", "faq_service_center",
-    "faq_online_services", "faq_preferential_policies", "faq_lost_passport",
-    "faq_work_permit", "faq_family_dependents", "faq_emergency", "faq_dispute_process",
-}  # fmt: skip
+    "faq_merchant_card_apply",
+    "faq_merchant_card_uses",
+    "faq_merchant_card_replace",
+    "faq_visa_extension",
+    "faq_visa_types",
+    "faq_residence_permit",
+    "faq_accommodation_registration",
+    "faq_overstay",
+    "faq_service_center",
+    "faq_online_services",
+    "faq_preferential_policies",
+    "faq_lost_passport",
+    "faq_work_permit",
+    "faq_family_dependents",
+    "faq_emergency",
+    "faq_dispute_process",
+}
 
 
 @pytest.mark.parametrize("lang", SUPPORTED_LANGUAGES)
@@ -49,9 +60,17 @@ def locales(tmp_path: Path) -> Path:
     write(tmp_path / "office.yml", {"immigration_hotline": "12367", "center_address": None})
     write(
         tmp_path / "en" / "answers.yml",
-        {"faq_overstay": {"title": "Overstay", "text": "Call {immigration_hotline}. Visit {center_address}."}},
+        {
+            "faq_overstay": {
+                "title": "Overstay",
+                "text": "Call {immigration_hotline}. Visit {center_address}.",
+            }
+        },
     )
-    write(tmp_path / "fr" / "answers.yml", {"faq_emergency": {"title": "Urgences", "text": "Appelez le 110."}})
+    write(
+        tmp_path / "fr" / "answers.yml",
+        {"faq_emergency": {"title": "Urgences", "text": "Appelez le 110."}},
+    )
     return tmp_path
 
 
@@ -64,7 +83,10 @@ def test_placeholders_filled_and_unpublished_facts_explained(locales: Path) -> N
     store = AnswerStore(locales, locales / "office.yml")
     answer = store.get("faq_overstay", "en")
     assert answer is not None
-    assert answer.text == "Call 12367. Visit " + gettext("en", texts.NOT_PUBLISHED, hotline="12367") + "."
+    assert (
+        answer.text
+        == "Call 12367. Visit " + gettext("en", texts.NOT_PUBLISHED, hotline="12367") + "."
+    )
 
 
 def test_edit_takes_effect_on_next_request(locales: Path) -> None:
@@ -78,7 +100,12 @@ def test_edit_takes_effect_on_next_request(locales: Path) -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [b"faq_emergency: [unclosed", b"\xff\xfe not utf-8", b"- just a list", b"faq_emergency: {title: ''}"],
+    [
+        b"faq_emergency: [unclosed",
+        b"\xff\xfe not utf-8",
+        b"- just a list",
+        b"faq_emergency: {title: ''}",
+    ],
     ids=["yaml-syntax", "not-utf8", "wrong-shape", "empty-title"],
 )
 def test_broken_file_is_refused_and_last_good_keeps_serving(

@@ -15,8 +15,12 @@ from bot.models import ChatIdentity, Message
 from tests.conftest import FakeRasa
 
 
-def inbound(text: str, *, user: str = "u1", kind: str = "text", client: str | None = None) -> Inbound:
-    return Inbound(channel="webchat", external_id=user, text=text, kind=kind, client_language=client)  # type: ignore[arg-type]
+def inbound(
+    text: str, *, user: str = "u1", kind: str = "text", client: str | None = None
+) -> Inbound:
+    return Inbound(
+        channel="webchat", external_id=user, text=text, kind=kind, client_language=client
+    )  # type: ignore[arg-type]
 
 
 def messages(sessions: sessionmaker[Session], user: str = "u1") -> list[Message]:
@@ -70,7 +74,9 @@ async def test_huge_message_is_stored_whole_and_truncated_for_rasa(
     assert len(stored.text) == 10_000 and stored.status == "answered"
 
 
-async def test_arabic_mixed_with_english_is_arabic(assistant: Assistant, fake_rasa: FakeRasa) -> None:
+async def test_arabic_mixed_with_english_is_arabic(
+    assistant: Assistant, fake_rasa: FakeRasa
+) -> None:
     await assistant.handle(inbound("كيف أجدد الفيزا visa في ييوو؟"))
     assert fake_rasa.requests[0]["metadata"]["language"] == "ar"
 
@@ -155,12 +161,16 @@ async def test_explicit_language_choice_wins_and_is_remembered(
         assert identity.language == "ar" and identity.language_chosen
 
 
-async def test_client_language_used_when_nothing_else(assistant: Assistant, fake_rasa: FakeRasa) -> None:
+async def test_client_language_used_when_nothing_else(
+    assistant: Assistant, fake_rasa: FakeRasa
+) -> None:
     await assistant.handle(inbound("ok", client="fr-FR"))
     assert fake_rasa.requests[0]["metadata"]["language"] == "fr"
 
 
-async def test_commands_and_payloads_map_to_intents(assistant: Assistant, fake_rasa: FakeRasa) -> None:
+async def test_commands_and_payloads_map_to_intents(
+    assistant: Assistant, fake_rasa: FakeRasa
+) -> None:
     for text in ["/start", "/help@YiwuBot", "/faq_visa_extension", "/not_an_intent hello"]:
         await assistant.handle(inbound(text, kind="button"))
     assert [r["message"] for r in fake_rasa.requests] == [

@@ -25,7 +25,11 @@ def test_identity_conversation_messages_roundtrip(sessions: sessionmaker[Session
         conv = store.current_conversation(s, identity=identity)
         msg_in = store.record_inbound(s, conversation=conv, text="مرحبا 👋 \x00", kind="text")
         store.record_outbound(
-            s, conversation=conv, text="أهلا", language="ar", reply_to=msg_in.id,
+            s,
+            conversation=conv,
+            text="أهلا",
+            language="ar",
+            reply_to=msg_in.id,
             buttons=[{"title": "القائمة", "payload": "/help"}],
         )
     with sessions() as s, s.begin():
@@ -39,7 +43,9 @@ def test_identity_conversation_messages_roundtrip(sessions: sessionmaker[Session
         assert rows[1].buttons == [{"title": "القائمة", "payload": "/help"}]
 
 
-def test_same_external_id_on_two_channels_are_two_identities(sessions: sessionmaker[Session]) -> None:
+def test_same_external_id_on_two_channels_are_two_identities(
+    sessions: sessionmaker[Session],
+) -> None:
     with sessions() as s, s.begin():
         a = store.get_or_create_identity(s, channel="telegram", external_id="42")
         b = store.get_or_create_identity(s, channel="wechat", external_id="42")

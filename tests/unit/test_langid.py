@@ -43,4 +43,6 @@ def test_no_letters_means_no_detection() -> None:
 
 
 def test_button_payloads_are_not_detected() -> None:
-    assert decide("/faq_visa_extension", chosen=None, conversation="ar", client=None).language == "ar"
+    assert (
+        decide("/faq_visa_extension", chosen=None, conversation="ar", client=None).language == "ar"
+    )

@@ -34,9 +34,12 @@ def test_html_is_escaped_and_small_markup_rendered() -> None:
 
 def test_unsafe_links_are_not_links() -> None:
     out = to_html('[x](javascript:alert(1)) [y](https://a.b/"onmouseover=")')
-    assert "href=\"javascript" not in out
-    assert "onmouseover=\"" not in out
+    assert 'href="javascript' not in out
+    assert 'onmouseover="' not in out
 
 
 def test_plain_rendering_for_wechat_and_terminal() -> None:
-    assert to_plain("**Hotline** [NIA](https://nia.gov.cn)\n- a") == "Hotline NIA (https://nia.gov.cn)\n• a"
+    assert (
+        to_plain("**Hotline** [NIA](https://nia.gov.cn)\n- a")
+        == "Hotline NIA (https://nia.gov.cn)\n• a"
+    )

@@ -29,8 +29,12 @@ async def test_page_is_localised_and_right_to_left_for_arabic(client: httpx.Asyn
     assert "{{" not in resp.text
 
 
-async def test_message_roundtrip_sets_session_cookie(client: httpx.AsyncClient, fake_rasa: FakeRasa) -> None:
-    resp = await client.post("/api/webchat/messages", json={"text": "Hola, necesito renovar mi visado"})
+async def test_message_roundtrip_sets_session_cookie(
+    client: httpx.AsyncClient, fake_rasa: FakeRasa
+) -> None:
+    resp = await client.post(
+        "/api/webchat/messages", json={"text": "Hola, necesito renovar mi visado"}
+    )
     assert resp.status_code == 200
     reply = resp.json()["replies"][0]
     assert reply["language"] == "es" and reply["dir"] == "ltr"
@@ -53,8 +57,12 @@ async def test_reply_html_is_escaped(client: httpx.AsyncClient, fake_rasa: FakeR
     ("body", "status"),
     [(b"not json", 400), (b'["a list"]', 400), (b'{"text": 5}', 400), (b"\xff\xfe", 400)],
 )
-async def test_malformed_bodies_get_400(client: httpx.AsyncClient, body: bytes, status: int) -> None:
-    resp = await client.post("/api/webchat/messages", content=body, headers={"content-type": "application/json"})
+async def test_malformed_bodies_get_400(
+    client: httpx.AsyncClient, body: bytes, status: int
+) -> None:
+    resp = await client.post(
+        "/api/webchat/messages", content=body, headers={"content-type": "application/json"}
+    )
     assert resp.status_code == status
     assert "error" in resp.json()
 

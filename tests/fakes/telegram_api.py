@@ -1,0 +1,164 @@
+"""A local fake of the Telegram Bot API, speaking its HTTP protocol.
+
+python-telegram-bot runs unmodified against it (base_url points here), so tests
+exercise the real client: polling with getUpdates, sendMessage, sendChatAction,
+answerCallbackQuery and setMyCommands. Tests push updates and read what the bot sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+BOT_USER = {
+    "id": 777000111,
+    "is_bot": True,
+    "first_name": "Yiwu Assistant",
+    "username": "YiwuTestBot",
+    "can_join_groups": False,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
+
+
+class FakeTelegram:
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._updates: list[dict[str, Any]] = []
+        self._next_update_id = 1
+        self._next_message_id = 100
+        self.app = Starlette(
+            routes=[Route("/bot{token}/{method}", self.handle, methods=["GET", "POST"])]
+        )
+
+    # What tests use -------------------------------------------------------------
+    def push_text(self, user_id: int, text: str, *, language_code: str | None = None) -> None:
+        self._push({"message": self._message(user_id, text=text, language_code=language_code)})
+
+    def push_sticker(self, user_id: int) -> None:
+        msg = self._message(user_id)
+        msg["sticker"] = {
+            "file_id": "CAACAgIAAxk",
+            "file_unique_id": "AgAD",
+            "width": 512,
+            "height": 512,
+            "is_animated": False,
+            "is_video": False,
+            "type": "regular",
+        }
+        self._push({"message": msg})
+
+    def push_button(self, user_id: int, data: str) -> None:
+        self._push(
+            {
+                "callback_query": {
+                    "id": f"cb{self._next_update_id}",
+                    "from": self._user(user_id, None),
+                    "chat_instance": "1",
+                    "data": data,
+                    "message": self._message(user_id, text="(buttons)", from_bot=True),
+                }
+            }
+        )
+
+    def sent(self, method: str) -> list[dict[str, Any]]:
+        return [params for name, params in self.calls if name == method]
+
+    async def wait_for(self, method: str, count: int, timeout: float = 20) -> list[dict[str, Any]]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.sent(method)) >= count:
+                return self.sent(method)
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{method} called {len(self.sent(method))} times, wanted {count}")
+
+    # The protocol -----------------------------------------------------------------
+    async def handle(self, request: Request) -> JSONResponse:
+        if request.path_params["token"] != self.token:
+            return JSONResponse(
+                {"ok": False, "error_code": 401, "description": "Unauthorized"}, 401
+            )
+        method = request.path_params["method"]
+        params = await self._params(request)
+        self.calls.append((method, params))
+        if method == "getMe":
+            return self._ok(BOT_USER)
+        if method == "getUpdates":
+            return self._ok(await self._get_updates(params))
+        if method == "sendMessage":
+            msg = self._message(int(params["chat_id"]), text=params.get("text", ""), from_bot=True)
+            return self._ok(msg)
+        if method in {"sendChatAction", "answerCallbackQuery", "setMyCommands", "deleteWebhook"}:
+            return self._ok(True)
+        return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset") or 0)
+        self._updates = [u for u in self._updates if u["update_id"] >= offset]
+        deadline = time.monotonic() + min(float(params.get("timeout") or 0), 0.5)
+        while not self._updates and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        return list(self._updates)
+
+    @staticmethod
+    async def _params(request: Request) -> dict[str, Any]:
+        if request.headers.get("content-type", "").startswith("application/json"):
+            body = await request.body()
+            return json.loads(body) if body else {}
+        # python-telegram-bot posts url-encoded forms (multipart only for uploads, unused here).
+        form = parse_qsl((await request.body()).decode(), keep_blank_values=True)
+        params: dict[str, Any] = {}
+        for key, text in form:
+            try:
+                params[key] = json.loads(text) if text[:1] in "[{" else text
+            except ValueError:
+                params[key] = text
+        return params
+
+    @staticmethod
+    def _ok(result: Any) -> JSONResponse:
+        return JSONResponse({"ok": True, "result": result})
+
+    def _push(self, update: dict[str, Any]) -> None:
+        update["update_id"] = self._next_update_id
+        self._next_update_id += 1
+        self._updates.append(update)
+
+    @staticmethod
+    def _user(user_id: int, language_code: str | None) -> dict[str, Any]:
+        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": "Test"}
+        if language_code:
+            user["language_code"] = language_code
+        return user
+
+    def _message(
+        self,
+        user_id: int,
+        *,
+        text: str | None = None,
+        language_code: str | None = None,
+        from_bot: bool = False,
+    ) -> dict[str, Any]:
+        self._next_message_id += 1
+        msg: dict[str, Any] = {
+            "message_id": self._next_message_id,
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private", "first_name": "Test"},
+            "from": BOT_USER if from_bot else self._user(user_id, language_code),
+        }
+        if text is not None:
+            msg["text"] = text
+            if text.startswith("/"):
+                msg["entities"] = [
+                    {"type": "bot_command", "offset": 0, "length": len(text.split()[0])}
+                ]
+        return msg
