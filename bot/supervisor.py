@@ -79,7 +79,8 @@ def wait_healthy(
                 f"{service.name} exited with code {code} while starting; see {service.log_path}"
             )
         if service.healthy():
-            say(f"  {service.name} is up ({service.health_url})")
+            # Without the query string: the Rasa health URL carries its auth token.
+            say(f"  {service.name} is up ({service.health_url.split('?', 1)[0]})")
             return
         time.sleep(poll)
     raise RuntimeError(
@@ -87,9 +88,9 @@ def wait_healthy(
     )
 
 
-def build_services(settings: Settings, model: Path) -> list[Service]:
+def build_services(settings: Settings, model: Path, run_dir: Path = RUN_DIR) -> list[Service]:
     endpoints = rasa_runtime.write_endpoints(
-        RUN_DIR / "endpoints.yml", action_port=settings.action_port
+        run_dir / "endpoints.yml", action_port=settings.action_port
     )
     env = dict(os.environ)
     env.update(
@@ -97,15 +98,21 @@ def build_services(settings: Settings, model: Path) -> list[Service]:
             "RASA_TOKEN": settings.rasa_token,
             "RASA_URL": f"http://127.0.0.1:{settings.rasa_port}",
             "DATABASE_URL": settings.database_url,
+            "GATEWAY_HOST": settings.gateway_host,
+            "GATEWAY_PORT": str(settings.gateway_port),
         }
     )
-    logs = PROJECT_ROOT / "var" / "log"
+    logs = run_dir.parent / "log"
     return [
         Service(
             "action server",
             rasa_runtime.action_server_command(port=settings.action_port),
             f"http://127.0.0.1:{settings.action_port}/health",
-            rasa_runtime.action_server_env() | {"DATABASE_URL": settings.database_url},
+            rasa_runtime.action_server_env()
+            | {
+                "DATABASE_URL": settings.database_url,
+                "EXPATBOT_LOCALES": str(settings.locales_dir),
+            },
             logs / "actions.log",
         ),
         Service(

@@ -1,7 +1,7 @@
 """NLU components named in config.yml. Runs inside the Rasa server (.venv-rasa).
 
 TfidfIntentClassifier: normalised text -> TF-IDF word n-grams (Han characters as words)
-+ TF-IDF character n-grams within words -> a linear SVM with calibrated probabilities.
++ TF-IDF character n-grams within words -> a linear classifier with logistic loss.
 It learns in seconds, and its cost grows linearly with the data, not with epochs.
 """
 
@@ -22,7 +22,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
@@ -50,8 +50,19 @@ def build_pipeline(config: dict[str, Any]) -> Pipeline:
         sublinear_tf=True,
         max_features=config["max_features"],
     )
-    if config["classifier"] == "logreg":
-        clf: Any = LogisticRegression(C=float(config["C"]), max_iter=3000)
+    clf: Any
+    if config["classifier"] == "sgd":
+        # Logistic loss by stochastic gradient descent: as accurate as LogisticRegression
+        # here, ten times faster to train (docs/nlu.md).
+        clf = SGDClassifier(
+            loss="log_loss",
+            alpha=float(config["alpha"]),
+            max_iter=int(config["epochs"]),
+            tol=None,
+            random_state=int(config["random_seed"]),
+        )
+    elif config["classifier"] == "logreg":
+        clf = LogisticRegression(C=float(config["C"]), max_iter=3000)
     else:
         clf = CalibratedClassifierCV(
             LinearSVC(C=float(config["C"])), cv=int(config["calibration_folds"]), method="sigmoid"
@@ -69,8 +80,11 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "char_max_ngram": 5,
             # Caps the vocabulary so that memory and parse time stay flat as data grows.
             "max_features": 200_000,
-            "classifier": "svm",
-            "C": 0.5,
+            "classifier": "sgd",  # sgd | logreg | svm
+            "alpha": 1e-5,  # sgd: regularisation
+            "epochs": 50,  # sgd: passes over the data
+            "random_seed": 0,
+            "C": 0.5,  # logreg and svm: inverse regularisation
             "calibration_folds": 3,
             "ranking_length": 10,
         }
@@ -103,7 +117,9 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             logger.warning("TfidfIntentClassifier needs at least two intents; not trained")
             return self._resource
         pipeline = build_pipeline(self._config)
-        pipeline.fit([_prepare(e.get(TEXT)) for e in examples], [e.get(INTENT) for e in examples])
+        # An array, not a list: scikit-learn 1.1's calibration compares labels with ==.
+        labels = np.asarray([e.get(INTENT) for e in examples])
+        pipeline.fit([_prepare(e.get(TEXT)) for e in examples], labels)
         self._pipeline = pipeline
         with self._model_storage.write_to(self._resource) as directory:
             joblib.dump(pipeline, directory / MODEL_FILE)
