@@ -95,7 +95,7 @@ def main(n: int = 100) -> None:
                 times.append((time.perf_counter() - t0) * 1000)
                 resp.raise_for_status()
         times.sort()
-        p95 = times[min(len(times) - 1, int(round(0.95 * len(times))) - 1)]
+        p95 = times[min(len(times) - 1, round(0.95 * len(times)) - 1)]
         print(f"messages: {n} (mixed en/zh/ar/ru/fr/es, one web chat session)")
         print(
             f"reply time: median {statistics.median(times):.1f} ms, p95 {p95:.1f} ms, "
