@@ -30,7 +30,7 @@ $(RASA_VENV)/.stamp: requirements-rasa.txt constraints-rasa.txt scripts/find-pyt
 catalogs: $(MO)
 
 locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po $(VENV)/.stamp
-	@$(VENV)/bin/pybabel compile --use-fuzzy -q -D messages -d locales -l $* -i $< -o $@ 2>/dev/null || $(VENV)/bin/pybabel compile -D messages -d locales -l $* -i $< -o $@
+	$(VENV)/bin/pybabel compile -D messages -d locales -l $* -i $< -o $@
 
 # After changing bot/texts.py: extract the msgids and merge them into every catalog.
 extract: $(VENV)/.stamp

@@ -50,6 +50,18 @@ def cmd_gateway(_args: argparse.Namespace) -> int:
     return 0
 
 
+def seed_demo_data(url: str) -> bool:
+    from bot.db import make_engine, make_sessionmaker, transaction
+    from bot.demo import seed_demo
+
+    engine = make_engine(url)
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            return seed_demo(session)
+    finally:
+        engine.dispose()
+
+
 def cmd_run(_args: argparse.Namespace) -> int:
     from bot.db import upgrade
     from bot.rasa_runtime import ensure_model
@@ -58,6 +70,8 @@ def cmd_run(_args: argparse.Namespace) -> int:
     settings = get_settings()
     say(f"database: {settings.database_url.split('@')[-1]}")
     upgrade(settings.database_url)
+    if settings.environment == "development" and seed_demo_data(settings.database_url):
+        say("database: new, demo chats added (channel 'demo')")
     say("model: checking training data…")
     model, seconds = ensure_model()
     say(f"model: {model.name}" + (f" (trained in {seconds:.0f}s)" if seconds else " (unchanged)"))

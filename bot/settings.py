@@ -26,6 +26,8 @@ class Settings(BaseSettings):
         default="development", alias="EXPATBOT_ENV"
     )
     project_root: Path = Field(default=PROJECT_ROOT, alias="EXPATBOT_ROOT")
+    # Runtime files: the SQLite database, logs, generated endpoints.
+    var_dir: Path = Field(default=PROJECT_ROOT / "var", alias="EXPATBOT_VAR")
     database_url: str = Field(default="", alias="DATABASE_URL")
     locales_dir: Path = Field(default=PROJECT_ROOT / "locales", alias="EXPATBOT_LOCALES")
 
@@ -53,7 +55,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:
         if not self.database_url:
-            self.database_url = f"sqlite:///{self.project_root / 'var' / 'expatbot.db'}"
+            self.database_url = f"sqlite:///{self.var_dir / 'expatbot.db'}"
         if self.environment == "production":
             if self.rasa_token.strip().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError("RASA_TOKEN must be set to a real secret in production")

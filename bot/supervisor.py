@@ -22,8 +22,6 @@ import httpx
 from bot import rasa_runtime
 from bot.settings import PROJECT_ROOT, Settings
 
-RUN_DIR = PROJECT_ROOT / "var" / "run"
-
 
 @dataclass
 class Service:
@@ -88,7 +86,8 @@ def wait_healthy(
     )
 
 
-def build_services(settings: Settings, model: Path, run_dir: Path = RUN_DIR) -> list[Service]:
+def build_services(settings: Settings, model: Path, run_dir: Path | None = None) -> list[Service]:
+    run_dir = run_dir or settings.var_dir / "run"
     endpoints = rasa_runtime.write_endpoints(
         run_dir / "endpoints.yml", action_port=settings.action_port
     )
@@ -142,8 +141,7 @@ def supervise(services: list[Service], *, say: Callable[[str], None]) -> int:
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         while not stopping:
             for service in services:
@@ -158,3 +156,5 @@ def supervise(services: list[Service], *, say: Callable[[str], None]) -> int:
     finally:
         for service in reversed(services):
             service.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -50,3 +50,17 @@ def test_same_external_id_on_two_channels_are_two_identities(
         a = store.get_or_create_identity(s, channel="telegram", external_id="42")
         b = store.get_or_create_identity(s, channel="wechat", external_id="42")
         assert a.id != b.id and a.public_id != b.public_id
+
+
+def test_demo_data_seeds_an_empty_database_once(sessions: sessionmaker[Session]) -> None:
+    from bot.demo import DEMO_CHANNEL, seed_demo
+
+    with sessions() as s, s.begin():
+        assert seed_demo(s) is True
+    with sessions() as s, s.begin():
+        assert seed_demo(s) is False
+    with sessions() as s:
+        unanswered = store.unanswered(s)
+        assert len(unanswered) == 1 and unanswered[0].language == "ru"
+        rows = store.transcript(s, channel=DEMO_CHANNEL, external_id="demo-amina")
+        assert [m.direction for m in rows] == ["in", "out", "in"]
