@@ -69,6 +69,16 @@ def test_run_command_serves_web_chat_and_stops_on_ctrl_c(tmp_path: Path) -> None
         text=True,
     )
     try:
+        check_run(proc, ports, tmp_path)
+    except AssertionError as exc:
+        logs = "\n".join(
+            f"--- {p.name}\n{p.read_text()[-3000:]}" for p in (tmp_path / "log").glob("*.log")
+        )
+        raise AssertionError(f"{exc}\n{logs}") from exc
+
+
+def check_run(proc: subprocess.Popen[str], ports: dict[str, int], tmp_path: Path) -> None:
+    try:
         lines = read_until(proc, "Ctrl-C stops everything", timeout=300)
         assert f"web chat: http://127.0.0.1:{ports['GATEWAY_PORT']}/" in lines
         assert "database: new, demo chats added (channel 'demo')" in lines

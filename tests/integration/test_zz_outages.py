@@ -1,6 +1,6 @@
 """When the action server or the Rasa server dies, users get a clear reply in their
-language and their messages stay stored as unanswered. Runs after the conversations
-(file order), because it stops the shared servers."""
+language and their messages stay stored as unanswered. Runs last (the file name sorts
+last), because it stops the shared servers."""
 
 from __future__ import annotations
 
