@@ -24,11 +24,16 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def _ensure_sqlite_dir(url: str) -> None:
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     kwargs: dict[str, Any] = {"pool_pre_ping": True}
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        _ensure_sqlite_dir(url)
         # The gateway uses the database from worker threads.
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
     engine = create_engine(url, **kwargs)
@@ -60,6 +65,7 @@ def upgrade(url: str) -> None:
     from alembic import command
     from alembic.config import Config
 
+    _ensure_sqlite_dir(url)
     cfg = Config()
     cfg.set_main_option("script_location", str(PROJECT_ROOT / "bot" / "migrations"))
     cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -64,3 +66,9 @@ def test_demo_data_seeds_an_empty_database_once(sessions: sessionmaker[Session])
         assert len(unanswered) == 1 and unanswered[0].language == "ru"
         rows = store.transcript(s, channel=DEMO_CHANNEL, external_id="demo-amina")
         assert [m.direction for m in rows] == ["in", "out", "in"]
+
+
+def test_upgrade_creates_the_sqlite_directory(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh' / 'var' / 'expatbot.db'}"
+    upgrade(url)  # a fresh clone has no var/ yet
+    assert (tmp_path / "fresh" / "var" / "expatbot.db").exists()
