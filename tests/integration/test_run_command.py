@@ -58,7 +58,11 @@ def port_open(port: int) -> bool:
 
 def test_run_command_serves_web_chat_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     ports = {"GATEWAY_PORT": free_port(), "RASA_PORT": free_port(), "ACTION_PORT": free_port()}
-    env = dict(os.environ) | {k: str(v) for k, v in ports.items()} | {"EXPATBOT_VAR": str(tmp_path)}
+    env = (
+        dict(os.environ)
+        | {k: str(v) for k, v in ports.items()}
+        | {"EXPATBOT_VAR": str(tmp_path / "var")}
+    )
     env.pop("DATABASE_URL", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "run"],
@@ -69,10 +73,12 @@ def test_run_command_serves_web_chat_and_stops_on_ctrl_c(tmp_path: Path) -> None
         text=True,
     )
     try:
-        check_run(proc, ports, tmp_path)
+        # var/ does not exist yet, as in a fresh clone.
+        check_run(proc, ports, tmp_path / "var")
     except AssertionError as exc:
         logs = "\n".join(
-            f"--- {p.name}\n{p.read_text()[-3000:]}" for p in (tmp_path / "log").glob("*.log")
+            f"--- {p.name}\n{p.read_text()[-3000:]}"
+            for p in (tmp_path / "var" / "log").glob("*.log")
         )
         raise AssertionError(f"{exc}\n{logs}") from exc
 
