@@ -8,6 +8,7 @@ import getpass
 import logging
 import sys
 import time
+from pathlib import Path
 
 from bot.settings import get_settings
 
@@ -96,6 +97,14 @@ def cmd_run(_args: argparse.Namespace) -> int:
     return supervise(services, say=say)
 
 
+def cmd_nlu_eval(args: argparse.Namespace) -> int:
+    from bot.nlu_eval import run
+
+    text, code = run([Path(f) for f in args.files], as_json=args.json)
+    print(text)
+    return code
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from bot.channels.terminal import run_terminal_chat
 
@@ -116,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     train = sub.add_parser("train", help="train the NLU model if its data changed")
     train.add_argument("--force", action="store_true", help="train even if unchanged")
     train.set_defaults(func=cmd_train)
+    nlu = sub.add_parser("nlu", help="NLU model commands")
+    nlusub = nlu.add_subparsers(dest="nlu_command", required=True)
+    ev = nlusub.add_parser("eval", help="accuracy per language on held-out data and FILEs")
+    ev.add_argument("files", nargs="*", metavar="FILE", help="Rasa NLU files; <lang>.yml")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.set_defaults(func=cmd_nlu_eval)
     db = sub.add_parser("db", help="database commands")
     dbsub = db.add_subparsers(dest="db_command", required=True)
     dbsub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
