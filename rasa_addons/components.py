@@ -86,7 +86,8 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
             "random_seed": 0,
             "C": 0.5,  # logreg and svm: inverse regularisation
             "calibration_folds": 3,
-            "ranking_length": 10,
+            # 0: rank every intent, so that the fallback can always offer two topics.
+            "ranking_length": 0,
         }
 
     def __init__(
@@ -148,7 +149,7 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
         texts = [_prepare(m.get(TEXT) or "") for m in messages]
         probabilities = self._pipeline.predict_proba(texts)
         classes = self._pipeline.classes_
-        n = int(self._config["ranking_length"])
+        n = int(self._config["ranking_length"]) or len(classes)
         for message, probs in zip(messages, probabilities, strict=False):
             order = np.argsort(-probs)
             ranking = [{"name": str(classes[i]), "confidence": float(probs[i])} for i in order[:n]]

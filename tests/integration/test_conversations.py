@@ -188,3 +188,17 @@ async def test_web_chat_over_http_through_the_gateway_app(stack: Stack, tmp_path
         assert reply["language"] == "ar" and reply["dir"] == "rtl"
         title = answers(stack.locales, "ar")["faq_accommodation_registration"]["title"].strip()
         assert reply["html"].startswith(title)
+
+
+async def test_gibberish_gets_the_two_likeliest_topics(
+    stack: Stack, live_assistant: Assistant
+) -> None:
+    await say(live_assistant, "unsure", "Bonjour, j'ai une question sur mon séjour")
+    (reply,) = await say(live_assistant, "unsure", "qwx zzv plm")
+    assert reply.language == "fr"
+    assert reply.text == gettext("fr", texts.FALLBACK)
+    payloads = [b.payload for b in reply.buttons]
+    assert len(payloads) == 3 and payloads[-1] == "/deny"
+    assert all(p.startswith("/faq_") for p in payloads[:2])
+    titles = {e["title"].strip() for e in answers(stack.locales, "fr").values()}
+    assert {b.title for b in reply.buttons[:2]} <= titles
