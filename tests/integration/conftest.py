@@ -60,6 +60,7 @@ class Stack:
     rasa_url: str
     action_url: str
     locales: Path
+    token: str
     rasa: subprocess.Popen[bytes]
     actions: subprocess.Popen[bytes]
 
@@ -99,6 +100,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             rasa_url=f"http://127.0.0.1:{rasa_port}",
             action_url=f"http://127.0.0.1:{action_port}",
             locales=locales,
+            token=token,
             rasa=rasa,
             actions=actions,
         )

@@ -202,3 +202,20 @@ async def test_gibberish_gets_the_two_likeliest_topics(
     assert all(p.startswith("/faq_") for p in payloads[:2])
     titles = {e["title"].strip() for e in answers(stack.locales, "fr").values()}
     assert {b.title for b in reply.buttons[:2]} <= titles
+
+
+@pytest.mark.parametrize(
+    ("text", "entity", "value"),
+    [
+        ("что с моей жалобой №1023?", "ticket_number", "1023"),
+        ("我的卡号是１２３４ ５６７８ ９０１２", "card_number", "123456789012"),
+        ("تاريخ ميلادي ٣/٤/١٩٩٠", "date", "03/04/1990|04/03/1990"),
+    ],
+)
+async def test_entities_come_back_from_the_rasa_server(
+    stack: Stack, text: str, entity: str, value: str
+) -> None:
+    async with httpx.AsyncClient(base_url=stack.rasa_url) as client:
+        resp = await client.post("/model/parse", params={"token": stack.token}, json={"text": text})
+    found = [(e["entity"], e["value"]) for e in resp.json()["entities"]]
+    assert (entity, value) in found
