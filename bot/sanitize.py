@@ -11,9 +11,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-# Zero-width and direction-control characters: invisible, but they split words for the
-# tokenizer and can disguise text (e.g. right-to-left overrides).
-_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad]")
+# Zero-width and direction marks: invisible, but they split words and can disguise text.
+from rasa_addons.normalise import INVISIBLE
+
 _SPACES = re.compile(r"[ \t\u00a0\u3000]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
@@ -27,7 +27,7 @@ class Cleaned:
 
 def clean(raw: str, *, max_chars: int) -> Cleaned:
     text = unicodedata.normalize("NFC", raw).replace("\r\n", "\n").replace("\r", "\n")
-    text = _INVISIBLE.sub("", text)
+    text = INVISIBLE.sub("", text)
     # Control characters (C0, C1) except newline and tab become spaces.
     text = "".join(
         " " if unicodedata.category(ch) == "Cc" and ch not in "\n\t" else ch for ch in text

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-_DIGITS = {0x0660 + i: str(i) for i in range(10)} | {0x06F0 + i: str(i) for i in range(10)}
+from rasa_addons.normalise import DIGITS
 
 _MONTH_NAMES = (
     "january february march april may june july august september october november december",
@@ -76,7 +76,7 @@ def ascii_digits(text: str) -> str:
     """Full-width and Arabic-Indic digits to ASCII, keeping every character's position."""
     out = []
     for ch in text:
-        ch = ch.translate(_DIGITS)
+        ch = ch.translate(DIGITS)
         if unicodedata.category(ch) == "Nd" and not ch.isascii():
             ch = str(unicodedata.digit(ch))
         out.append(ch)

@@ -11,7 +11,7 @@ import re
 import unicodedata
 
 # Arabic-Indic (U+0660..), Persian (U+06F0..) digits; NFKC already maps full-width ones.
-_DIGITS = {0x0660 + i: str(i) for i in range(10)} | {0x06F0 + i: str(i) for i in range(10)}
+DIGITS = {0x0660 + i: str(i) for i in range(10)} | {0x06F0 + i: str(i) for i in range(10)}
 _ARABIC_LETTERS = str.maketrans(
     {
         "أ": "ا",
@@ -28,7 +28,7 @@ _ARABIC_LETTERS = str.maketrans(
 )
 # Harakat, superscript alef, Quranic marks, and tatweel (a stretching stroke, not a letter).
 _ARABIC_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
-_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad]")
+INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff\u00ad]")
 # "pleeeease", "спасибоооо", "شكراااا": three or more of one letter become two.
 _REPEATS = re.compile(r"(\w)\1{2,}")
 _SPACES = re.compile(r"\s+")
@@ -39,8 +39,8 @@ _HAN_CHAR = re.compile(f"([{HAN}])")
 def normalise(text: str) -> str:
     """Lower-cased, NFKC, digits to ASCII, Arabic variants unified, invisibles removed."""
     text = unicodedata.normalize("NFKC", text)
-    text = _INVISIBLE.sub("", text)
-    text = text.translate(_DIGITS)
+    text = INVISIBLE.sub("", text)
+    text = text.translate(DIGITS)
     text = _ARABIC_MARKS.sub("", text)
     text = text.translate(_ARABIC_LETTERS)
     text = text.casefold()

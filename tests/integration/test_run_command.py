@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from bot.settings import PROJECT_ROOT
-from tests.integration.conftest import free_port
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.integration
 

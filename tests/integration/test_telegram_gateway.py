@@ -14,7 +14,8 @@ from bot.db import upgrade
 from bot.gateway import create_app
 from bot.settings import Settings
 from tests.fakes.telegram_api import FakeTelegram
-from tests.integration.conftest import Stack, free_port
+from tests.helpers import free_port
+from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
 TOKEN = "424242:gateway-test"

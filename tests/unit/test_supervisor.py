@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sys
 import threading
 from pathlib import Path
@@ -12,12 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.supervisor import Service, supervise, wait_healthy
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.helpers import free_port
 
 
 def http_service(name: str, tmp_path: Path) -> Service:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -15,14 +14,9 @@ from bot.core import Assistant
 from bot.i18n import gettext
 from tests.conftest import FakeRasa
 from tests.fakes.telegram_api import FakeTelegram
+from tests.helpers import free_port
 
 TOKEN = "123456:TEST-token"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
