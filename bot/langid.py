@@ -8,6 +8,7 @@ a conversation's language: they are only used when there is nothing else to go o
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -62,6 +63,13 @@ _LATIN_LANGUAGES = ("en", "fr", "es")
 # Among en/fr/es, the best must be this sure (renormalised over the three) and this far
 # ahead of the second; code-mixed messages ("la merchant card sirve pa el bus?") are
 # less sure than monolingual ones.
+# Arabic in Latin letters with digits for the sounds Latin lacks ("3ayez amded el visa",
+# "da3 el passport"): a word of 2+ letters with a 2, 3, 5, 7, 8 or 9 inside or at an edge.
+# No such word occurs in the English, French or Spanish data (checked on nlu_data/).
+_ARABIZI = re.compile(
+    r"(?<!\w)(?=\w*[a-z]{2})(?:[a-z]*[235789][a-z]+|[a-z]+[235789][a-z]*)(?!\w)", re.IGNORECASE
+)
+ARABIZI_CONFIDENCE = 0.8
 LATIN_MIN_SHARE = 0.4
 LATIN_MIN_MARGIN = 0.1
 
@@ -100,6 +108,8 @@ def detect(text: str) -> Detection:
         return Detection(lang, 1.0, long_enough)
     if latin == 0:
         return Detection(None, 0.0, False)
+    if _ARABIZI.search(text):
+        return Detection("ar", ARABIZI_CONFIDENCE, long_enough)
     lingua = {
         _LINGUA[v.language]: float(v.value)
         for v in detector().compute_language_confidence_values(text)

@@ -16,6 +16,12 @@ from bot.langid import decide, detect
         ("¿Cómo puedo renovar mi permiso de residencia?", "es"),
         ("visa 快到期了 怎么办", "zh"),
         ("ابغى اجدد visa حقي", "ar"),
+        ("card التاجر uses", "ar"),
+        ("merchant card怎么拿到手", "zh"),
+        ("моя merchant card готова?", "ru"),
+        ("3ayez amded el visa abl ma tekhlas", "ar"),
+        ("la merchant card sirve pa el bus?", "es"),
+        ("statut de ma demande de carte svp", "fr"),
     ],
 )
 def test_detects_each_language(text: str, lang: str) -> None:
@@ -36,6 +42,11 @@ def test_order_chosen_detected_conversation_client_default() -> None:
     assert decide("ok", chosen=None, conversation="en", client="es").source == "conversation"
     assert decide("123", chosen=None, conversation=None, client="es-419").language == "es"
     assert decide("123", chosen=None, conversation=None, client="de").source == "default"
+
+
+@pytest.mark.parametrize("text", ["24h registration", "visa M2 or X1?", "4g sim card price"])
+def test_digits_in_english_are_not_arabizi(text: str) -> None:
+    assert detect(text).language == "en"
 
 
 def test_no_letters_means_no_detection() -> None:
