@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot import texts
+from bot.answers_check import MISSING_TOPIC, check_text, faq_topics
 from bot.i18n import DEFAULT_LANGUAGE, gettext
 from bot.office import OFFICE_FILE, load_office
 from bot.settings import PROJECT_ROOT
@@ -37,21 +36,18 @@ class AnswerError(ValueError):
     pass
 
 
-def parse_answer_file(raw: bytes, *, path: Path) -> dict[str, dict[str, Any]]:
-    try:
-        data = yaml.safe_load(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise AnswerError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    except yaml.YAMLError as exc:
-        raise AnswerError(f"{path}: YAML error: {exc}") from exc
-    if not isinstance(data, dict):
-        raise AnswerError(f"{path}: top level must map topic names to entries")
-    for topic, entry in data.items():
-        if not isinstance(entry, dict):
-            raise AnswerError(f"{path}: topic {topic}: entry must be a mapping")
-        for key in ("title", "text"):
-            if not isinstance(entry.get(key), str) or not entry[key].strip():
-                raise AnswerError(f"{path}: topic {topic}: '{key}' must be non-empty text")
+def parse_answer_file(
+    raw: bytes, *, path: Path, lang: str, office: dict[str, str | None]
+) -> dict[str, dict[str, Any]]:
+    """The file's entries, or AnswerError listing every error `answers check` would report.
+
+    A topic missing from the file is not an error here: users get English for it, with a
+    notice, and `answers check` reports it to editors.
+    """
+    data, problems = check_text(raw, path=path, lang=lang, office=office, topics=faq_topics())
+    errors = [p for p in problems if p.level == "error" and p.message != MISSING_TOPIC]
+    if data is None or errors:
+        raise AnswerError("; ".join(str(p) for p in errors))
     return data
 
 
@@ -78,7 +74,8 @@ class AnswerStore:
         if cached and cached[0] == mtime:
             return cached[1]
         try:
-            data = parse_answer_file(path.read_bytes(), path=path)
+            office = load_office(self._office_file)
+            data = parse_answer_file(path.read_bytes(), path=path, lang=lang, office=office)
         except AnswerError as exc:
             log.error("answer file refused, the last good version keeps serving: %s", exc)
             return cached[1] if cached else {}

@@ -105,6 +105,47 @@ def cmd_nlu_eval(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_answers_check(args: argparse.Namespace) -> int:
+    from bot.answers_check import check_all, faq_topics
+    from bot.office import load_office
+
+    locales = get_settings().locales_dir
+    problems = check_all(
+        locales,
+        office=load_office(locales / "office.yml"),
+        topics=faq_topics(),
+        max_age_days=args.max_age_days,
+    )
+    for problem in problems:
+        print(problem)
+    errors = sum(p.level == "error" for p in problems)
+    print(f"{errors} errors, {len(problems) - errors} warnings in {locales}")
+    return 1 if errors else 0
+
+
+def cmd_answers_show(args: argparse.Namespace) -> int:
+    from bot.answers import AnswerStore
+    from bot.render import to_html, to_plain
+
+    locales = get_settings().locales_dir
+    answer = AnswerStore(locales, locales / "office.yml").get(args.topic, args.lang)
+    if answer is None:
+        print(f"no answer for {args.topic}")
+        return 1
+    body = f"{answer.title}\n\n{answer.text}"
+    print(to_html(body) if args.channel == "telegram" else to_plain(body))
+    if answer.language != args.lang:
+        print(f"(not translated into {args.lang}: users see the English answer)")
+    return 0
+
+
+def cmd_answers_status(args: argparse.Namespace) -> int:
+    from bot.answers_status import status_table
+
+    print(status_table(get_settings().locales_dir, max_age_days=args.max_age_days))
+    return 0
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from bot.channels.terminal import run_terminal_chat
 
@@ -131,6 +172,19 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("files", nargs="*", metavar="FILE", help="Rasa NLU files; <lang>.yml")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(func=cmd_nlu_eval)
+    answers = sub.add_parser("answers", help="policy answer files (for editors)")
+    ansub = answers.add_subparsers(dest="answers_command", required=True)
+    chk = ansub.add_parser("check", help="validate every answer file")
+    chk.add_argument("--max-age-days", type=int, default=365, help="warn when older")
+    chk.set_defaults(func=cmd_answers_check)
+    st = ansub.add_parser("status", help="topics x languages: review dates, gaps")
+    st.add_argument("--max-age-days", type=int, default=365)
+    st.set_defaults(func=cmd_answers_status)
+    show = ansub.add_parser("show", help="preview an answer as a user sees it")
+    show.add_argument("topic")
+    show.add_argument("--lang", default="en", choices=["en", "zh", "ar", "ru", "fr", "es"])
+    show.add_argument("--channel", default="wechat", choices=["telegram", "wechat", "web"])
+    show.set_defaults(func=cmd_answers_show)
     db = sub.add_parser("db", help="database commands")
     dbsub = db.add_subparsers(dest="db_command", required=True)
     dbsub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -50,6 +51,15 @@ def test_real_answer_file_is_complete(lang: str) -> None:
         assert len(to_html(f"{answer.title}\n\n{answer.text}")) < 4096
 
 
+def entry(title: str, text: str) -> dict[str, object]:
+    return {
+        "title": title,
+        "text": text,
+        "sources": ["Exit and Entry Administration Law"],
+        "reviewed": dt.date(2026, 11, 1),
+    }
+
+
 def write(path: Path, data: object) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -60,16 +70,11 @@ def locales(tmp_path: Path) -> Path:
     write(tmp_path / "office.yml", {"immigration_hotline": "12367", "center_address": None})
     write(
         tmp_path / "en" / "answers.yml",
-        {
-            "faq_overstay": {
-                "title": "Overstay",
-                "text": "Call {immigration_hotline}. Visit {center_address}.",
-            }
-        },
+        {"faq_overstay": entry("Overstay", "Call {immigration_hotline}. Visit {center_address}.")},
     )
     write(
         tmp_path / "fr" / "answers.yml",
-        {"faq_emergency": {"title": "Urgences", "text": "Appelez le 110."}},
+        {"faq_emergency": entry("Urgences", "Appelez le 110.")},
     )
     return tmp_path
 
@@ -93,7 +98,7 @@ def test_edit_takes_effect_on_next_request(locales: Path) -> None:
     store = AnswerStore(locales, locales / "office.yml")
     assert store.get("faq_emergency", "fr").text == "Appelez le 110."  # type: ignore[union-attr]
     path = locales / "fr" / "answers.yml"
-    write(path, {"faq_emergency": {"title": "Urgences", "text": "Appelez le 110 ou le 120."}})
+    write(path, {"faq_emergency": entry("Urgences", "Appelez le 110 ou le 120.")})
     touch_later(path)
     assert store.get("faq_emergency", "fr").text == "Appelez le 110 ou le 120."  # type: ignore[union-attr]
 

@@ -1,0 +1,154 @@
+"""`expatbot answers check`: each kind of broken answer file gets a precise error."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.answers_check import Problem, check_all, check_text, faq_topics
+from bot.office import load_office
+from bot.settings import PROJECT_ROOT
+
+OFFICE: dict[str, str | None] = {"immigration_hotline": "12367", "center_address": None}
+TODAY = dt.date(2026, 11, 27)
+GOOD = """\
+faq_emergency:
+  title: "Emergencies"
+  text: |
+    Call **{immigration_hotline}**. See [NIA](https://www.nia.gov.cn).
+  sources:
+    - "Exit and Entry Administration Law"
+  reviewed: 2026-11-01
+"""
+
+
+def check(source: str | bytes, topics: list[str] | None = None) -> list[Problem]:
+    raw = source.encode() if isinstance(source, str) else source
+    _, problems = check_text(
+        raw, path=Path("fr/answers.yml"), lang="fr", office=OFFICE,
+        topics=topics or ["faq_emergency"], today=TODAY,
+    )  # fmt: skip
+    return problems
+
+
+def only(problems: list[Problem]) -> Problem:
+    assert len(problems) == 1, [str(p) for p in problems]
+    return problems[0]
+
+
+def test_good_file_has_no_problems() -> None:
+    assert check(GOOD) == []
+
+
+def test_yaml_syntax_error_names_the_line() -> None:
+    p = only(check(GOOD.replace('title: "Emergencies"', 'title: "Emergencies')))
+    assert p.level == "error" and "YAML syntax error" in p.message and p.line is not None
+
+
+def test_unknown_placeholder() -> None:
+    p = only(check(GOOD.replace("{immigration_hotline}", "{hotline_number}")))
+    assert "unknown placeholder {hotline_number}" in p.message
+    assert p.topic == "faq_emergency" and p.line == 3
+    assert str(p).startswith("fr/answers.yml:3 [faq_emergency]: error: unknown placeholder")
+
+
+def test_missing_topic() -> None:
+    p = only(check(GOOD, topics=["faq_emergency", "faq_overstay"]))
+    assert p.topic == "faq_overstay" and "topic missing" in p.message
+
+
+def test_topic_not_in_taxonomy() -> None:
+    p = only(check(GOOD + GOOD.replace("faq_emergency:", "faq_weather:")))
+    assert p.topic == "faq_weather" and "not a topic of the taxonomy" in p.message and p.line == 8
+
+
+@pytest.mark.parametrize(
+    ("broken", "message"),
+    [
+        ("Call **{immigration_hotline}. See", "a ** is not closed"),
+        ("Call <b>{immigration_hotline}</b>. See", "HTML tags are not allowed"),
+        ("[NIA](https://www.nia.gov.cn", "link is not written as [label](address)"),
+        ("[NIA](javascript:alert(1))", "address must start with https://"),
+    ],
+)
+def test_broken_markup(broken: str, message: str) -> None:
+    source = (
+        GOOD.replace("Call **{immigration_hotline}**. See", broken)
+        if "Call" in broken
+        else GOOD.replace("[NIA](https://www.nia.gov.cn)", broken)
+    )
+    assert any(message in p.message for p in check(source)), [str(p) for p in check(source)]
+
+
+def test_answer_over_telegram_limit() -> None:
+    long_text = "    " + "word " * 900 + "\n"
+    source = GOOD.replace(
+        "    Call **{immigration_hotline}**. See [NIA](https://www.nia.gov.cn).\n", long_text
+    )
+    p = only(check(source))
+    assert "after rendering; the limit is 4096" in p.message
+
+
+def test_not_utf8() -> None:
+    p = only(check(GOOD.encode("utf-16")))
+    assert "not UTF-8" in p.message
+
+
+def test_missing_sources_and_review_date() -> None:
+    source = GOOD.replace('  sources:\n    - "Exit and Entry Administration Law"\n', "").replace(
+        "  reviewed: 2026-11-01\n", ""
+    )
+    messages = [p.message for p in check(source)]
+    assert any(m.startswith("sources:") for m in messages)
+    assert any(m.startswith("reviewed:") for m in messages)
+
+
+def test_stale_review_is_a_warning() -> None:
+    p = only(check(GOOD.replace("2026-11-01", "2024-01-01")))
+    assert p.level == "warning" and "last reviewed 2024-01-01" in p.message
+
+
+def test_placeholders_must_match_english(tmp_path: Path) -> None:
+    office = {"immigration_hotline": "12367", "police_phone": "110"}
+    for lang in ("en", "zh", "ar", "ru", "fr", "es"):
+        text = GOOD if lang != "ru" else GOOD.replace("{immigration_hotline}", "{police_phone}")
+        (tmp_path / lang).mkdir()
+        (tmp_path / lang / "answers.yml").write_text(text, encoding="utf-8")
+    problems = check_all(tmp_path, office=office, topics=["faq_emergency"], today=TODAY)
+    p = only(problems)
+    assert "ru" in str(p.path) and "placeholders differ from English" in p.message
+
+
+def test_project_answer_files_pass() -> None:
+    problems = check_all(PROJECT_ROOT / "locales", office=load_office(), topics=faq_topics())
+    assert [str(p) for p in problems if p.level == "error"] == []
+
+
+def test_cli_check_exit_codes(tmp_path: Path) -> None:
+    ok = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "answers", "check"],
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_ROOT,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "0 errors" in ok.stdout
+    import shutil
+
+    shutil.copytree(PROJECT_ROOT / "locales", tmp_path / "locales")
+    bad = tmp_path / "locales" / "es" / "answers.yml"
+    bad.write_text(
+        bad.read_text(encoding="utf-8").replace("{immigration_hotline}", "{linea}", 1),
+        encoding="utf-8",
+    )
+    failed = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "answers", "check"],
+        capture_output=True, text=True, cwd=PROJECT_ROOT,
+        env={**__import__("os").environ, "EXPATBOT_LOCALES": str(tmp_path / "locales")},
+    )  # fmt: skip
+    assert failed.returncode == 1
+    assert "es/answers.yml:" in failed.stdout and "unknown placeholder {linea}" in failed.stdout
