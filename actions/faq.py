@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import FAQ_PREFIX, answer_store, button, finish, ui, user_language
+from actions import common
+from actions.common import FAQ_PREFIX, button, finish, ui, user_language
 from bot import texts
+from bot.core import OFFICER_PAYLOAD
+
+log = logging.getLogger(__name__)
 
 
 class ActionAnswerFaq(Action):
@@ -21,12 +26,18 @@ class ActionAnswerFaq(Action):
     ) -> list[dict[str, Any]]:
         lang = user_language(tracker)
         topic = (tracker.latest_message.get("intent") or {}).get("name") or ""
-        answer = answer_store().get(topic, lang) if topic.startswith(FAQ_PREFIX) else None
+        answer = common.answer_store().get(topic, lang) if topic.startswith(FAQ_PREFIX) else None
         if answer is None:
             dispatcher.utter_message(text=ui(lang, texts.NO_ANSWER_YET))
-        else:
-            dispatcher.utter_message(
-                text=f"{answer.title}\n\n{answer.text}",
-                buttons=[button(ui(lang, texts.MENU), "/help")],
-            )
+            return finish(dispatcher, tracker, lang)
+        body = f"{answer.title}\n\n{answer.text}"
+        if answer.language != lang:
+            # Counted in the logs until answer usage is stored (see answers status).
+            log.warning("answer fallback to English: topic=%s language=%s", topic, lang)
+            body = f"{ui(lang, texts.ANSWER_IN_ENGLISH)}\n\n{body}"
+        buttons = [button(ui(lang, texts.MENU), "/help")]
+        if lang != "zh":
+            # The same answer in Chinese, to show at a counter (handled by the gateway).
+            buttons.append(button(ui(lang, texts.SHOW_OFFICER), f"{OFFICER_PAYLOAD}{topic}"))
+        dispatcher.utter_message(text=body, buttons=buttons)
         return finish(dispatcher, tracker, lang)

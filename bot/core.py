@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import langid, store, texts
+from bot.answers import AnswerStore
 from bot.db import transaction
 from bot.errors import AssistantUnavailable
 from bot.i18n import DEFAULT_LANGUAGE, gettext, language_name, normalise_language
@@ -40,6 +41,7 @@ COMMAND_INTENTS = {
     "/language": "change_language",
 }
 LANGUAGE_PAYLOAD = "/language "
+OFFICER_PAYLOAD = "/officer "
 
 
 def language_buttons() -> tuple[Button, ...]:
@@ -56,11 +58,13 @@ class Assistant:
         rasa: RasaClient,
         intents: frozenset[str],
         max_message_chars: int = 2000,
+        answers: AnswerStore | None = None,
     ) -> None:
         self.sessions = sessions
         self._rasa = rasa
         self._intents = intents
         self._max_chars = max_message_chars
+        self._answers = answers
 
     async def _db(self, fn: Callable[[Session], T]) -> T:
         def run() -> T:
@@ -109,6 +113,11 @@ class Assistant:
             await self._db(lambda s: self._set_language(s, msg_id, lang, chosen=True))
             return await self._reply(msg_id, "answered", [self._ui(lang, texts.LANGUAGE_CHANGED)])
 
+        if text.startswith(OFFICER_PAYLOAD) and self._answers is not None:
+            officer = self._officer_view(text[len(OFFICER_PAYLOAD) :].strip(), conv_lang, chosen)
+            if officer is not None:
+                return await self._reply(msg_id, "answered", [officer])
+
         decision = langid.decide(
             text, chosen=chosen, conversation=conv_lang, client=inbound.client_language
         )
@@ -151,6 +160,18 @@ class Assistant:
             for r in turn.replies
         ]
         return await self._reply(msg_id, "answered", replies, turn=turn)
+
+    def _officer_view(
+        self, topic: str, conv_lang: str | None, chosen: str | None
+    ) -> Outbound | None:
+        """The answer in Chinese for an officer, under its title in the user's language."""
+        assert self._answers is not None
+        lang = chosen or conv_lang or DEFAULT_LANGUAGE
+        zh = self._answers.get(topic, "zh")
+        if zh is None or zh.language != "zh":
+            return None
+        own_title = self._answers.title(topic, lang)
+        return Outbound(text=f"{own_title}\n{zh.title}\n\n{zh.text}", language="zh")
 
     def _rasa_text(self, text: str) -> str:
         """Known commands and button payloads go to Rasa as intents; anything else as text."""

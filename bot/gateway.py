@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot.answers import AnswerStore
 from bot.channels.webchat import WebChat
 from bot.core import Assistant
 from bot.db import make_engine, make_sessionmaker
@@ -43,6 +44,7 @@ def build_assistant(settings: Settings) -> tuple[Assistant, RasaClient]:
         rasa=rasa,
         intents=domain_intents(),
         max_message_chars=settings.max_message_chars,
+        answers=AnswerStore(settings.locales_dir, settings.locales_dir / "office.yml"),
     )
     return assistant, rasa
 

@@ -70,3 +70,6 @@ WEBCHAT_SEND = N_("Send")
 COMMAND_START = N_("Start the conversation")
 COMMAND_LANGUAGE = N_("Choose your language")
 COMMAND_HELP = N_("What I can help with")
+# Policy answers.
+SHOW_OFFICER = N_("Show in Chinese")
+ANSWER_IN_ENGLISH = N_("This answer is not yet available in your language; here it is in English.")

@@ -129,3 +129,33 @@ def test_every_domain_action_is_implemented() -> None:
         if isinstance(cls, type) and issubclass(cls, Action) and cls is not Action
     }
     assert set(DOMAIN["actions"]) <= implemented
+
+
+async def test_answer_offers_menu_and_show_in_chinese() -> None:
+    messages, _ = await run(ActionAnswerFaq(), "faq_visa_extension_ru")
+    (msg,) = visible(messages)
+    assert msg["buttons"] == [
+        {"title": gettext("ru", texts.MENU), "payload": "/help"},
+        {"title": gettext("ru", texts.SHOW_OFFICER), "payload": "/officer faq_visa_extension"},
+    ]
+
+
+async def test_missing_translation_falls_back_to_english_with_notice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from actions import common
+    from bot.answers import AnswerStore
+
+    shutil.copytree(ROOT / "locales", tmp_path / "locales")
+    ru = tmp_path / "locales" / "ru" / "answers.yml"
+    data = yaml.safe_load(ru.read_text(encoding="utf-8"))
+    del data["faq_visa_extension"]
+    ru.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    store = AnswerStore(tmp_path / "locales", tmp_path / "locales" / "office.yml")
+    monkeypatch.setattr(common, "answer_store", lambda: store)
+    messages, _ = await run(ActionAnswerFaq(), "faq_visa_extension_ru")
+    text = visible(messages)[0]["text"]
+    assert text.startswith(gettext("ru", texts.ANSWER_IN_ENGLISH))
+    assert answer_file("en")["faq_visa_extension"]["title"] in text

@@ -196,3 +196,27 @@ async def test_database_down_gives_unavailable(fake_rasa: FakeRasa, tmp_path: ob
     replies = await broken.handle(inbound("hello, I need help with my visa", client="es"))
     assert replies[0].text == gettext("es", texts.UNAVAILABLE, hotline="12367")
     assert fake_rasa.requests == []
+
+
+async def test_officer_view_shows_chinese_answer_under_users_title(
+    sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    from bot.answers import AnswerStore
+    from bot.rasa_client import RasaClient
+    from bot.rasa_runtime import domain_intents
+    from bot.settings import PROJECT_ROOT
+
+    answers = AnswerStore(PROJECT_ROOT / "locales", PROJECT_ROOT / "locales" / "office.yml")
+    assistant = Assistant(
+        sessions=sessions,
+        rasa=RasaClient("http://rasa.test", transport=fake_rasa.transport()),
+        intents=domain_intents(),
+        answers=answers,
+    )
+    await assistant.handle(inbound("كيف أمدد التأشيرة في ييوو؟"))
+    (reply,) = await assistant.handle(inbound("/officer faq_visa_extension", kind="button"))
+    zh, ar = answers.get("faq_visa_extension", "zh"), answers.get("faq_visa_extension", "ar")
+    assert zh is not None and ar is not None
+    assert reply.text.startswith(f"{ar.title}\n{zh.title}\n\n")
+    assert zh.text in reply.text and reply.language == "zh"
+    assert len(fake_rasa.requests) == 1  # the officer view needs no NLU
