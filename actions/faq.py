@@ -35,7 +35,9 @@ class ActionAnswerFaq(Action):
             # Counted in the logs until answer usage is stored (see answers status).
             log.warning("answer fallback to English: topic=%s language=%s", topic, lang)
             body = f"{ui(lang, texts.ANSWER_IN_ENGLISH)}\n\n{body}"
-        buttons = [button(ui(lang, texts.MENU), "/help")]
+        store = common.answer_store()
+        buttons = [button(store.title(t, lang), f"/{t}") for t in answer.follow_up]
+        buttons.append(button(ui(lang, texts.MENU), "/help"))
         if lang != "zh":
             # The same answer in Chinese, to show at a counter (handled by the gateway).
             buttons.append(button(ui(lang, texts.SHOW_OFFICER), f"{OFFICER_PAYLOAD}{topic}"))

@@ -30,6 +30,7 @@ class Answer:
     language: str
     title: str
     text: str
+    follow_up: tuple[str, ...] = ()
 
 
 class AnswerError(ValueError):
@@ -105,6 +106,7 @@ class AnswerStore:
                     language=candidate,
                     title=self._fill(entry["title"].strip(), lang),
                     text=self._fill(entry["text"].strip(), lang),
+                    follow_up=tuple(str(t) for t in entry.get("follow_up") or ()),
                 )
         return None
 

@@ -159,3 +159,23 @@ async def test_missing_translation_falls_back_to_english_with_notice(
     text = visible(messages)[0]["text"]
     assert text.startswith(gettext("ru", texts.ANSWER_IN_ENGLISH))
     assert answer_file("en")["faq_visa_extension"]["title"] in text
+
+
+async def test_follow_up_topics_become_buttons(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from actions import common
+    from bot.answers import AnswerStore
+
+    shutil.copytree(ROOT / "locales", tmp_path / "locales")
+    ru = tmp_path / "locales" / "ru" / "answers.yml"
+    data = yaml.safe_load(ru.read_text(encoding="utf-8"))
+    data["faq_visa_extension"]["follow_up"] = ["faq_overstay"]
+    ru.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    store = AnswerStore(tmp_path / "locales", tmp_path / "locales" / "office.yml")
+    monkeypatch.setattr(common, "answer_store", lambda: store)
+    messages, _ = await run(ActionAnswerFaq(), "faq_visa_extension_ru")
+    first = visible(messages)[0]["buttons"][0]
+    assert first == {"title": data["faq_overstay"]["title"], "payload": "/faq_overstay"}
