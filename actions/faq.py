@@ -12,7 +12,7 @@ from rasa_sdk.types import DomainDict
 from actions import common
 from actions.common import FAQ_PREFIX, button, finish, ui, user_language
 from bot import texts
-from bot.core import OFFICER_PAYLOAD
+from bot.core import OFFICER_PAYLOAD, VOTE_PAYLOAD
 
 log = logging.getLogger(__name__)
 
@@ -41,5 +41,7 @@ class ActionAnswerFaq(Action):
         if lang != "zh":
             # The same answer in Chinese, to show at a counter (handled by the gateway).
             buttons.append(button(ui(lang, texts.SHOW_OFFICER), f"{OFFICER_PAYLOAD}{topic}"))
+        buttons.append(button(ui(lang, texts.HELPFUL), f"{VOTE_PAYLOAD}{topic} 1"))
+        buttons.append(button(ui(lang, texts.NOT_HELPFUL), f"{VOTE_PAYLOAD}{topic} 0"))
         dispatcher.utter_message(text=body, buttons=buttons)
         return finish(dispatcher, tracker, lang)

@@ -11,8 +11,15 @@ from bot.answers_check import faq_topics
 from bot.i18n import SUPPORTED_LANGUAGES
 
 
-def status_table(locales: Path, *, max_age_days: int, today: dt.date | None = None) -> str:
-    """Topics x languages: the review date, "MISSING" or "STALE <date>"."""
+def status_table(
+    locales: Path,
+    *,
+    max_age_days: int,
+    votes: dict[tuple[str, str], tuple[int, int]] | None = None,
+    today: dt.date | None = None,
+) -> str:
+    """Topics x languages: the review date, "MISSING" or "STALE <date>", and the votes
+    (helpful/not helpful) when the database could be read."""
     today = today or dt.date.today()
     data: dict[str, dict[str, object]] = {}
     for lang in SUPPORTED_LANGUAGES:
@@ -24,7 +31,7 @@ def status_table(locales: Path, *, max_age_days: int, today: dt.date | None = No
         data[lang] = loaded if isinstance(loaded, dict) else {}
     topics = faq_topics()
     width = max(len(t) for t in topics)
-    lines = [f"{'topic':<{width}}  " + "  ".join(f"{lang:<16}" for lang in SUPPORTED_LANGUAGES)]
+    lines = [f"{'topic':<{width}}  " + "  ".join(f"{lang:<22}" for lang in SUPPORTED_LANGUAGES)]
     missing = stale = 0
     for topic in topics:
         cells = []
@@ -41,6 +48,13 @@ def status_table(locales: Path, *, max_age_days: int, today: dt.date | None = No
                 stale += 1
             else:
                 cells.append(str(reviewed))
-        lines.append(f"{topic:<{width}}  " + "  ".join(f"{c:<16}" for c in cells))
+            if votes is not None:
+                up, down = votes.get((topic, lang), (0, 0))
+                cells[-1] += f" +{up}/-{down}"
+        lines.append(f"{topic:<{width}}  " + "  ".join(f"{c:<22}" for c in cells))
     lines.append(f"{missing} missing, {stale} older than {max_age_days} days")
+    if votes is None:
+        lines.append("votes: database not readable, not shown")
+    else:
+        lines.append("+n/-m: users who found the answer helpful / not helpful")
     return "\n".join(lines)

@@ -140,9 +140,23 @@ def cmd_answers_show(args: argparse.Namespace) -> int:
 
 
 def cmd_answers_status(args: argparse.Namespace) -> int:
-    from bot.answers_status import status_table
+    from sqlalchemy.exc import SQLAlchemyError
 
-    print(status_table(get_settings().locales_dir, max_age_days=args.max_age_days))
+    from bot.answers_status import status_table
+    from bot.db import make_engine, make_sessionmaker
+    from bot.store import vote_counts
+
+    settings = get_settings()
+    votes = None
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            votes = vote_counts(session)
+    except SQLAlchemyError:
+        pass  # the table says so; the review dates are still worth seeing
+    finally:
+        engine.dispose()
+    print(status_table(settings.locales_dir, max_age_days=args.max_age_days, votes=votes))
     return 0
 
 

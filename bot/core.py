@@ -42,6 +42,7 @@ COMMAND_INTENTS = {
 }
 LANGUAGE_PAYLOAD = "/language "
 OFFICER_PAYLOAD = "/officer "
+VOTE_PAYLOAD = "/vote "
 
 
 def language_buttons() -> tuple[Button, ...]:
@@ -113,6 +114,11 @@ class Assistant:
             await self._db(lambda s: self._set_language(s, msg_id, lang, chosen=True))
             return await self._reply(msg_id, "answered", [self._ui(lang, texts.LANGUAGE_CHANGED)])
 
+        if text.startswith(VOTE_PAYLOAD):
+            vote = await self._vote(msg_id, text[len(VOTE_PAYLOAD) :], chosen or conv_lang)
+            if vote is not None:
+                return vote
+
         if text.startswith(OFFICER_PAYLOAD) and self._answers is not None:
             officer = self._officer_view(text[len(OFFICER_PAYLOAD) :].strip(), conv_lang, chosen)
             if officer is not None:
@@ -160,6 +166,29 @@ class Assistant:
             for r in turn.replies
         ]
         return await self._reply(msg_id, "answered", replies, turn=turn)
+
+    async def _vote(self, msg_id: int, args: str, lang: str | None) -> list[Outbound] | None:
+        """Store "helpful / not helpful" on an answer; "not helpful" offers a person."""
+        parts = args.split()
+        if len(parts) != 2 or not parts[0].startswith("faq_") or parts[1] not in ("1", "0"):
+            return None
+        topic, helpful = parts[0], parts[1] == "1"
+        lang = lang or DEFAULT_LANGUAGE
+
+        def save(session: Session) -> None:
+            msg = session.get(Message, msg_id)
+            assert msg is not None
+            store.record_vote(
+                session,
+                identity_id=msg.conversation.identity_id,
+                topic=topic,
+                language=lang,
+                helpful=helpful,
+            )
+
+        await self._db(save)
+        reply = self._ui(lang, texts.THANKS_FOR_FEEDBACK if helpful else texts.NOT_HELPFUL_REPLY)
+        return await self._reply(msg_id, "answered", [reply])
 
     def _officer_view(
         self, topic: str, conv_lang: str | None, chosen: str | None

@@ -84,3 +84,17 @@ class Message(Base):
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"))
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class AnswerVote(Base):
+    """A user's "helpful / not helpful" on a policy answer, for the editors."""
+
+    __tablename__ = "answer_vote"
+    __table_args__ = (Index("ix_answer_vote_topic", "topic", "language"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("chat_identity.id", ondelete="CASCADE"))
+    topic: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    helpful: Mapped[bool] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

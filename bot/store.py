@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.models import ChatIdentity, Conversation, Message, utcnow
+from bot.models import AnswerVote, ChatIdentity, Conversation, Message, utcnow
 
 # After this long without a message, the next one starts a new conversation.
 CONVERSATION_IDLE = timedelta(hours=12)
@@ -113,3 +113,26 @@ def unanswered(session: Session) -> list[Message]:
             .order_by(Message.id)
         )
     )
+
+
+def record_vote(
+    session: Session, *, identity_id: int, topic: str, language: str, helpful: bool
+) -> AnswerVote:
+    vote = AnswerVote(identity_id=identity_id, topic=topic, language=language, helpful=helpful)
+    session.add(vote)
+    session.flush()
+    return vote
+
+
+def vote_counts(session: Session) -> dict[tuple[str, str], tuple[int, int]]:
+    """(topic, language) -> (helpful, not helpful)."""
+    rows = session.execute(
+        select(AnswerVote.topic, AnswerVote.language, AnswerVote.helpful, func.count()).group_by(
+            AnswerVote.topic, AnswerVote.language, AnswerVote.helpful
+        )
+    )
+    counts: dict[tuple[str, str], tuple[int, int]] = {}
+    for topic, language, helpful, n in rows:
+        up, down = counts.get((topic, language), (0, 0))
+        counts[(topic, language)] = (up + n, down) if helpful else (up, down + n)
+    return counts

@@ -73,3 +73,10 @@ COMMAND_HELP = N_("What I can help with")
 # Policy answers.
 SHOW_OFFICER = N_("Show in Chinese")
 ANSWER_IN_ENGLISH = N_("This answer is not yet available in your language; here it is in English.")
+HELPFUL = N_("Helpful")
+NOT_HELPFUL = N_("Not helpful")
+THANKS_FOR_FEEDBACK = N_("Thank you for your feedback.")
+NOT_HELPFUL_REPLY = N_(
+    "Sorry this did not help. A member of staff can help you: call the immigration hotline "
+    "%(hotline)s or visit the service center."
+)

@@ -137,6 +137,8 @@ async def test_answer_offers_menu_and_show_in_chinese() -> None:
     assert msg["buttons"] == [
         {"title": gettext("ru", texts.MENU), "payload": "/help"},
         {"title": gettext("ru", texts.SHOW_OFFICER), "payload": "/officer faq_visa_extension"},
+        {"title": gettext("ru", texts.HELPFUL), "payload": "/vote faq_visa_extension 1"},
+        {"title": gettext("ru", texts.NOT_HELPFUL), "payload": "/vote faq_visa_extension 0"},
     ]
 
 

@@ -152,3 +152,19 @@ def test_cli_check_exit_codes(tmp_path: Path) -> None:
     )  # fmt: skip
     assert failed.returncode == 1
     assert "es/answers.yml:" in failed.stdout and "unknown placeholder {linea}" in failed.stdout
+
+
+def test_status_table_shows_review_dates_gaps_and_votes(tmp_path: Path) -> None:
+    from bot.answers_status import status_table
+
+    for lang in ("en", "zh", "ar", "ru", "fr", "es"):
+        (tmp_path / lang).mkdir()
+        text = GOOD.replace("2026-11-01", "2024-01-01") if lang == "fr" else GOOD
+        (tmp_path / lang / "answers.yml").write_text(
+            text if lang != "zh" else "{}\n", encoding="utf-8"
+        )
+    table = status_table(
+        tmp_path, max_age_days=365, votes={("faq_emergency", "ar"): (3, 1)}, today=TODAY
+    )
+    row = next(line for line in table.splitlines() if line.startswith("faq_emergency"))
+    assert "MISSING" in row and "STALE 2024-01-01" in row and "2026-11-01 +3/-1" in row

@@ -220,3 +220,23 @@ async def test_officer_view_shows_chinese_answer_under_users_title(
     assert reply.text.startswith(f"{ar.title}\n{zh.title}\n\n")
     assert zh.text in reply.text and reply.language == "zh"
     assert len(fake_rasa.requests) == 1  # the officer view needs no NLU
+
+
+async def test_votes_are_stored_and_not_helpful_offers_a_person(
+    assistant: Assistant, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    await assistant.handle(inbound("Как продлить визу в Иу?"))
+    (up,) = await assistant.handle(inbound("/vote faq_visa_extension 1", kind="button"))
+    (down,) = await assistant.handle(inbound("/vote faq_visa_extension 0", kind="button"))
+    assert up.text == gettext("ru", texts.THANKS_FOR_FEEDBACK)
+    assert down.text == gettext("ru", texts.NOT_HELPFUL_REPLY, hotline="12367")
+    with sessions() as s:
+        assert store.vote_counts(s) == {("faq_visa_extension", "ru"): (1, 1)}
+    assert len(fake_rasa.requests) == 1  # votes never reach Rasa
+
+
+async def test_malformed_vote_payload_is_just_text(
+    assistant: Assistant, fake_rasa: FakeRasa
+) -> None:
+    await assistant.handle(inbound("/vote nonsense", kind="button"))
+    assert fake_rasa.requests[0]["message"] == "vote nonsense"
