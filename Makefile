@@ -11,7 +11,7 @@ MO := $(PO:.po=.mo)
 # pip's optional cache of the Debian/PyPI mirror is fine; no network beyond the registries.
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: setup run test test-fast lint typecheck catalogs extract chat train clean bench
+.PHONY: setup run test test-fast lint typecheck catalogs extract chat train clean bench browser
 
 setup: $(VENV)/.stamp $(RASA_VENV)/.stamp catalogs
 
@@ -46,7 +46,12 @@ chat: setup
 train: setup
 	$(VENV)/bin/expatbot train
 
-test: setup
+# Browser tests use Debian's chromium (never a downloaded browser build). Installing it
+# needs root and the Debian mirror; without it the browser tests skip and say why.
+browser:
+	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: browser tests will be skipped"; }
+
+test: setup browser
 	$(VENV)/bin/pytest -q -ra
 
 # Everything but the integration tests (no Rasa server, no training).
