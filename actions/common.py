@@ -43,7 +43,13 @@ def button(title: str, payload: str) -> dict[str, str]:
     return {"title": title, "payload": payload}
 
 
-def finish(dispatcher: CollectingDispatcher, tracker: Tracker, lang: str) -> list[dict[str, Any]]:
+def finish(
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    lang: str,
+    *,
+    answer_language: str | None = None,
+) -> list[dict[str, Any]]:
     """Report the turn to the gateway and keep the language in its slot.
 
     The REST channel returns only what actions utter, so the intent and confidence that
@@ -57,6 +63,7 @@ def finish(dispatcher: CollectingDispatcher, tracker: Tracker, lang: str) -> lis
                 "intent": intent.get("name"),
                 "confidence": intent.get("confidence"),
                 "language": lang,
+                "answer_language": answer_language,
             }
         }
     )

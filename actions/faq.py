@@ -32,7 +32,7 @@ class ActionAnswerFaq(Action):
             return finish(dispatcher, tracker, lang)
         body = f"{answer.title}\n\n{answer.text}"
         if answer.language != lang:
-            # Counted in the logs until answer usage is stored (see answers status).
+            # Also counted for editors: the gateway stores the answer's language.
             log.warning("answer fallback to English: topic=%s language=%s", topic, lang)
             body = f"{ui(lang, texts.ANSWER_IN_ENGLISH)}\n\n{body}"
         store = common.answer_store()
@@ -44,4 +44,4 @@ class ActionAnswerFaq(Action):
         buttons.append(button(ui(lang, texts.HELPFUL), f"{VOTE_PAYLOAD}{topic} 1"))
         buttons.append(button(ui(lang, texts.NOT_HELPFUL), f"{VOTE_PAYLOAD}{topic} 0"))
         dispatcher.utter_message(text=body, buttons=buttons)
-        return finish(dispatcher, tracker, lang)
+        return finish(dispatcher, tracker, lang, answer_language=answer.language)

@@ -16,6 +16,7 @@ def status_table(
     *,
     max_age_days: int,
     votes: dict[tuple[str, str], tuple[int, int]] | None = None,
+    fallbacks: dict[tuple[str, str], int] | None = None,
     today: dt.date | None = None,
 ) -> str:
     """Topics x languages: the review date, "MISSING" or "STALE <date>", and the votes
@@ -51,10 +52,13 @@ def status_table(
             if votes is not None:
                 up, down = votes.get((topic, lang), (0, 0))
                 cells[-1] += f" +{up}/-{down}"
+            if fallbacks and fallbacks.get((topic, lang)):
+                cells[-1] += f" en×{fallbacks[(topic, lang)]}"
         lines.append(f"{topic:<{width}}  " + "  ".join(f"{c:<22}" for c in cells))
     lines.append(f"{missing} missing, {stale} older than {max_age_days} days")
     if votes is None:
         lines.append("votes: database not readable, not shown")
     else:
         lines.append("+n/-m: users who found the answer helpful / not helpful")
+        lines.append("en×n: users who got the English answer for lack of a translation")
     return "\n".join(lines)

@@ -144,19 +144,23 @@ def cmd_answers_status(args: argparse.Namespace) -> int:
 
     from bot.answers_status import status_table
     from bot.db import make_engine, make_sessionmaker
-    from bot.store import vote_counts
+    from bot.store import english_fallbacks, vote_counts
 
     settings = get_settings()
-    votes = None
+    votes = fallbacks = None
     engine = make_engine(settings.database_url)
     try:
         with make_sessionmaker(engine)() as session:
             votes = vote_counts(session)
+            fallbacks = english_fallbacks(session)
     except SQLAlchemyError:
         pass  # the table says so; the review dates are still worth seeing
     finally:
         engine.dispose()
-    print(status_table(settings.locales_dir, max_age_days=args.max_age_days, votes=votes))
+    table = status_table(
+        settings.locales_dir, max_age_days=args.max_age_days, votes=votes, fallbacks=fallbacks
+    )
+    print(table)
     return 0
 
 

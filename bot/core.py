@@ -241,6 +241,7 @@ class Assistant:
             if turn is not None:
                 msg.intent = turn.intent
                 msg.confidence = turn.confidence
+                msg.answer_language = turn.answer_language
             for out in replies:
                 store.record_outbound(
                     session,

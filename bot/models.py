@@ -80,6 +80,9 @@ class Message(Base):
     intent: Mapped[str | None] = mapped_column(String(64))
     confidence: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(16), default="received")
+    # The language the policy answer was given in, when it differs from the user's
+    # (a missing translation): counted for editors by `answers status`.
+    answer_language: Mapped[str | None] = mapped_column(String(8))
     buttons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"))
 

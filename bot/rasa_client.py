@@ -27,6 +27,7 @@ class RasaTurn:
     intent: str | None = None
     confidence: float | None = None
     language: str | None = None
+    answer_language: str | None = None
 
 
 def parse_webhook_response(body: Any) -> RasaTurn:
@@ -43,6 +44,7 @@ def parse_webhook_response(body: Any) -> RasaTurn:
             conf = meta.get("confidence")
             turn.confidence = float(conf) if isinstance(conf, int | float) else None
             turn.language = meta.get("language")
+            turn.answer_language = meta.get("answer_language")
             continue
         text = item.get("text")
         if not isinstance(text, str) or not text:

@@ -136,3 +136,16 @@ def vote_counts(session: Session) -> dict[tuple[str, str], tuple[int, int]]:
         up, down = counts.get((topic, language), (0, 0))
         counts[(topic, language)] = (up + n, down) if helpful else (up, down + n)
     return counts
+
+
+def english_fallbacks(session: Session) -> dict[tuple[str, str], int]:
+    """(topic, user's language) -> how often users got the answer in another language."""
+    rows = session.execute(
+        select(Message.intent, Message.language, func.count())
+        .where(
+            Message.answer_language.is_not(None),
+            Message.answer_language != Message.language,
+        )
+        .group_by(Message.intent, Message.language)
+    )
+    return {(str(topic), str(lang)): int(n) for topic, lang, n in rows}

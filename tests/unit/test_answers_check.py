@@ -164,7 +164,11 @@ def test_status_table_shows_review_dates_gaps_and_votes(tmp_path: Path) -> None:
             text if lang != "zh" else "{}\n", encoding="utf-8"
         )
     table = status_table(
-        tmp_path, max_age_days=365, votes={("faq_emergency", "ar"): (3, 1)}, today=TODAY
+        tmp_path,
+        max_age_days=365,
+        votes={("faq_emergency", "ar"): (3, 1)},
+        fallbacks={("faq_emergency", "zh"): 2},
+        today=TODAY,
     )
     row = next(line for line in table.splitlines() if line.startswith("faq_emergency"))
-    assert "MISSING" in row and "STALE 2024-01-01" in row and "2026-11-01 +3/-1" in row
+    assert "MISSING +0/-0 en×2" in row and "STALE 2024-01-01" in row and "2026-11-01 +3/-1" in row

@@ -240,3 +240,21 @@ async def test_malformed_vote_payload_is_just_text(
 ) -> None:
     await assistant.handle(inbound("/vote nonsense", kind="button"))
     assert fake_rasa.requests[0]["message"] == "vote nonsense"
+
+
+async def test_english_fallback_answers_are_counted_for_editors(
+    assistant: Assistant, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    def answer_in_english(body: dict[str, object]) -> httpx.Response:
+        turn = {
+            "intent": "faq_overstay",
+            "confidence": 0.8,
+            "language": "ru",
+            "answer_language": "en",
+        }
+        return httpx.Response(200, json=[{"text": "Overstaying..."}, {"custom": {"turn": turn}}])
+
+    fake_rasa.handler = answer_in_english
+    await assistant.handle(inbound("Что будет, если я просрочил визу на неделю?"))
+    with sessions() as s:
+        assert store.english_fallbacks(s) == {("faq_overstay", "ru"): 1}

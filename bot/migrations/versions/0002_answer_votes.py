@@ -1,4 +1,4 @@
-"""answer votes
+"""answer votes, and the language each answer was given in
 
 Revision ID: 0002
 Revises: 0001
@@ -27,8 +27,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_answer_vote_topic", "answer_vote", ["topic", "language"])
+    with op.batch_alter_table("message") as batch:
+        batch.add_column(sa.Column("answer_language", sa.String(length=8), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("message") as batch:
+        batch.drop_column("answer_language")
     op.drop_index("ix_answer_vote_topic", table_name="answer_vote")
     op.drop_table("answer_vote")
