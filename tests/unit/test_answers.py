@@ -110,8 +110,9 @@ def test_edit_takes_effect_on_next_request(locales: Path) -> None:
         b"\xff\xfe not utf-8",
         b"- just a list",
         b"faq_emergency: {title: ''}",
+        b"faq_emergency: {title: U, text: 'Call {hotline}', sources: [x], reviewed: 2026-11-01}",
     ],
-    ids=["yaml-syntax", "not-utf8", "wrong-shape", "empty-title"],
+    ids=["yaml-syntax", "not-utf8", "wrong-shape", "empty-title", "unknown-placeholder"],
 )
 def test_broken_file_is_refused_and_last_good_keeps_serving(
     locales: Path, bad: bytes, caplog: pytest.LogCaptureFixture
