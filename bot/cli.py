@@ -52,13 +52,23 @@ def cmd_gateway(_args: argparse.Namespace) -> int:
 
 
 def seed_demo_data(url: str) -> bool:
+    """Demo chats and demo registry data, into a database that has none."""
+    from sqlalchemy import func, select
+
     from bot.db import make_engine, make_sessionmaker, transaction
     from bot.demo import seed_demo
+    from bot.models import Resident
+    from bot.registry.demo import demo_csv
+    from bot.registry.importer import import_registry
 
     engine = make_engine(url)
+    key = get_settings().registry_hash_key.encode()
     try:
         with transaction(make_sessionmaker(engine)) as session:
-            return seed_demo(session)
+            seeded = seed_demo(session)
+            if not session.scalar(select(func.count()).select_from(Resident)):
+                import_registry(session, demo_csv().encode(), key=key)
+            return seeded
     finally:
         engine.dispose()
 
@@ -164,6 +174,37 @@ def cmd_answers_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_registry_import(args: argparse.Namespace) -> int:
+    from bot.db import make_engine, make_sessionmaker
+    from bot.registry.importer import import_registry
+
+    settings = get_settings()
+    raw = Path(args.file).read_bytes()
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            report = import_registry(session, raw, key=settings.registry_hash_key.encode())
+            if report.ok:
+                session.commit()
+            else:
+                session.rollback()
+    finally:
+        engine.dispose()
+    print(report)
+    return 0 if report.ok else 1
+
+
+def cmd_registry_demo(args: argparse.Namespace) -> int:
+    from bot.registry.demo import demo_csv
+
+    text = demo_csv(count=args.count)
+    if args.out == "-":
+        print(text, end="")
+    else:
+        Path(args.out).write_text(text, encoding="utf-8")
+    return 0
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from bot.channels.terminal import run_terminal_chat
 
@@ -203,6 +244,15 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--lang", default="en", choices=["en", "zh", "ar", "ru", "fr", "es"])
     show.add_argument("--channel", default="wechat", choices=["telegram", "wechat", "web"])
     show.set_defaults(func=cmd_answers_show)
+    registry = sub.add_parser("registry", help="residents, cards and visas (imported)")
+    regsub = registry.add_subparsers(dest="registry_command", required=True)
+    imp = regsub.add_parser("import", help="import a registry CSV (all or nothing)")
+    imp.add_argument("file")
+    imp.set_defaults(func=cmd_registry_import)
+    dem = regsub.add_parser("demo", help="write demo registry data as CSV")
+    dem.add_argument("--out", default="-")
+    dem.add_argument("--count", type=int, default=24)
+    dem.set_defaults(func=cmd_registry_demo)
     db = sub.add_parser("db", help="database commands")
     dbsub = db.add_subparsers(dest="db_command", required=True)
     dbsub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)

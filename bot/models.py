@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -101,3 +111,53 @@ class AnswerVote(Base):
     language: Mapped[str] = mapped_column(String(8))
     helpful: Mapped[bool] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Resident(Base):
+    """A foreign resident as the registry knows them. Numbers are stored as keyed hashes
+    (for comparison) and last four characters (for display): see bot.registry.secrets."""
+
+    __tablename__ = "resident"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    date_of_birth: Mapped[date] = mapped_column(Date)
+    nationality: Mapped[str | None] = mapped_column(String(3))
+    passport_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    passport_last4: Mapped[str] = mapped_column(String(4))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    cards: Mapped[list[MerchantCard]] = relationship(back_populates="resident")
+    documents: Mapped[list[TravelDocument]] = relationship(back_populates="resident")
+
+
+class MerchantCard(Base):
+    __tablename__ = "merchant_card"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"))
+    number_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    number_last4: Mapped[str] = mapped_column(String(4))
+    status: Mapped[str] = mapped_column(String(16))  # active | expired | suspended | lost
+    issued_on: Mapped[date] = mapped_column(Date)
+    expires_on: Mapped[date] = mapped_column(Date)
+
+    resident: Mapped[Resident] = relationship(back_populates="cards")
+
+
+class TravelDocument(Base):
+    """A visa or a residence permit."""
+
+    __tablename__ = "travel_document"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(24))  # visa | residence_permit
+    visa_type: Mapped[str] = mapped_column(String(8))  # M, Z, X1, Q2, S1, L, ...
+    number_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    number_last4: Mapped[str] = mapped_column(String(4))
+    entries: Mapped[str | None] = mapped_column(String(16))  # single | double | multiple
+    expires_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))  # valid | expired | cancelled
+
+    resident: Mapped[Resident] = relationship(back_populates="documents")

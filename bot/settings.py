@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "token", "xxx"}
+DEV_REGISTRY_KEY = "development-only-registry-key"
 
 
 class Settings(BaseSettings):
@@ -50,6 +51,9 @@ class Settings(BaseSettings):
     )
 
     max_message_chars: int = Field(default=2000, alias="MAX_MESSAGE_CHARS")
+    # Key of the hashes under which card and passport numbers are stored (bot.registry).
+    # The development default is public and fixed so that demo data stays linkable.
+    registry_hash_key: str = Field(default=DEV_REGISTRY_KEY, alias="REGISTRY_HASH_KEY")
     default_language: str = "en"
 
     @model_validator(mode="after")
@@ -59,6 +63,9 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if self.rasa_token.strip().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError("RASA_TOKEN must be set to a real secret in production")
+            key = self.registry_hash_key.strip()
+            if key.lower() in PLACEHOLDER_SECRETS | {DEV_REGISTRY_KEY} or len(key) < 16:
+                raise ValueError("REGISTRY_HASH_KEY must be a real secret (16+ characters)")
         elif not self.rasa_token:
             # Development: a fresh random token per process tree; the supervisor passes
             # it to the Rasa server and the gateway through the environment.
