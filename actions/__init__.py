@@ -3,6 +3,8 @@
 Served by rasa-sdk: `python -m rasa_sdk --actions actions`.
 """
 
+import logging
+
 from actions.conversation import (
     ActionAffirm,
     ActionBotChallenge,
@@ -17,6 +19,11 @@ from actions.fallback import ActionClarify
 from actions.faq import ActionAnswerFaq
 from actions.language import ActionChangeLanguage
 from actions.not_yet import ActionRecordsNotYet, ActionRequestHuman
+from bot.logging_setup import MaskNumbers
+
+# rasa-sdk configures its own handlers; mask numbers on all of them.
+for _handler in logging.getLogger().handlers:
+    _handler.addFilter(MaskNumbers())
 
 __all__ = [
     "ActionAffirm",

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from bot.logging_setup import configure as configure_logging
 from bot.settings import get_settings
 
 
@@ -258,10 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     dbsub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
 
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(logging.INFO if args.verbose else logging.WARNING)
     code: int = args.func(args)
     return code
 

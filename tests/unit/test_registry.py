@@ -149,3 +149,16 @@ def test_cli_demo_then_import_twice(tmp_path: object) -> None:
     (tmp / "bad.csv").write_text("card_number\n1\n", encoding="utf-8")
     bad = cli("registry", "import", str(tmp / "bad.csv"))
     assert bad.returncode == 1 and "nothing was imported" in bad.stdout
+
+
+def test_logs_never_contain_a_full_number(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    from bot.logging_setup import MaskNumbers
+
+    logger = logging.getLogger("expatbot.test")
+    caplog.handler.addFilter(MaskNumbers())
+    with caplog.at_level(logging.INFO, logger="expatbot.test"):
+        logger.info("user %s sent card %s and passport %s", "u1", "YW2016001234", "E12345678")
+    assert "YW2016001234" not in caplog.text and "E12345678" not in caplog.text
+    assert "••••1234" in caplog.text and "••••5678" in caplog.text
