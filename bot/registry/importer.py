@@ -132,69 +132,76 @@ def parse(raw: bytes, report: ImportReport) -> list[Row]:
     return rows
 
 
+def _assign(obj: Any, values: dict[str, Any]) -> bool:
+    """Set the attributes that differ; whether any did."""
+    changed = False
+    for attr, value in values.items():
+        if getattr(obj, attr) != value:
+            setattr(obj, attr, value)
+            changed = True
+    return changed
+
+
+def _find_or_add(session: Session, model: Any, number_hash_value: str) -> tuple[Any, bool]:
+    """The row with this number hash, or a new one; and whether it is new."""
+    found = session.scalar(select(model).where(model.number_hash == number_hash_value))
+    if found is not None:
+        return found, False
+    created = model(number_hash=number_hash_value)
+    session.add(created)
+    return created, True
+
+
 def _upsert(session: Session, row: Row, key: bytes, report: ImportReport) -> None:
     v = row.values
     passport = number_hash(v["passport_number"], key=key)
     resident = session.scalar(select(Resident).where(Resident.passport_hash == passport))
     is_new = resident is None
-    changed = is_new
     if resident is None:
         resident = Resident(passport_hash=passport)
         session.add(resident)
-    for attr, value in (
-        ("full_name", v["full_name"]),
-        ("date_of_birth", v["date_of_birth"]),
-        ("nationality", v.get("nationality") or None),
-        ("passport_last4", last4(v["passport_number"])),
-    ):
-        if getattr(resident, attr) != value:
-            setattr(resident, attr, value)
-            changed = True
+    changed = _assign(
+        resident,
+        {
+            "full_name": v["full_name"],
+            "date_of_birth": v["date_of_birth"],
+            "nationality": v.get("nationality") or None,
+            "passport_last4": last4(v["passport_number"]),
+        },
+    )
     session.flush()
-
-    card_hash = number_hash(v["card_number"], key=key)
-    card = session.scalar(select(MerchantCard).where(MerchantCard.number_hash == card_hash))
-    if card is None:
-        card = MerchantCard(number_hash=card_hash)
-        session.add(card)
-        changed = True
-    for attr, value in (
-        ("resident_id", resident.id),
-        ("number_last4", last4(v["card_number"])),
-        ("status", v["card_status"]),
-        ("issued_on", v["card_issued_on"]),
-        ("expires_on", v["card_expires_on"]),
-    ):
-        if getattr(card, attr) != value:
-            setattr(card, attr, value)
-            changed = True
-
-    doc_hash = number_hash(v["document_number"], key=key)
-    doc = session.scalar(select(TravelDocument).where(TravelDocument.number_hash == doc_hash))
-    if doc is None:
-        doc = TravelDocument(number_hash=doc_hash)
-        session.add(doc)
-        changed = True
-    for attr, value in (
-        ("resident_id", resident.id),
-        ("kind", v["document_kind"]),
-        ("visa_type", v["visa_type"].upper()),
-        ("number_last4", last4(v["document_number"])),
-        ("entries", v.get("entries") or None),
-        ("expires_on", v["document_expires_on"]),
-        ("status", v["document_status"]),
-    ):
-        if getattr(doc, attr) != value:
-            setattr(doc, attr, value)
-            changed = True
-    if changed:
-        resident.updated_at = utcnow()
-        if is_new:
-            report.created += 1
-        else:
-            report.updated += 1
+    card, new_card = _find_or_add(session, MerchantCard, number_hash(v["card_number"], key=key))
+    changed |= new_card | _assign(
+        card,
+        {
+            "resident_id": resident.id,
+            "number_last4": last4(v["card_number"]),
+            "status": v["card_status"],
+            "issued_on": v["card_issued_on"],
+            "expires_on": v["card_expires_on"],
+        },
+    )
+    doc, new_doc = _find_or_add(session, TravelDocument, number_hash(v["document_number"], key=key))
+    changed |= new_doc | _assign(
+        doc,
+        {
+            "resident_id": resident.id,
+            "kind": v["document_kind"],
+            "visa_type": v["visa_type"].upper(),
+            "number_last4": last4(v["document_number"]),
+            "entries": v.get("entries") or None,
+            "expires_on": v["document_expires_on"],
+            "status": v["document_status"],
+        },
+    )
+    if is_new:
+        report.created += 1
+    elif changed:
+        report.updated += 1
     else:
         report.unchanged += 1
+    if changed or is_new:
+        resident.updated_at = utcnow()
     session.flush()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -142,9 +143,10 @@ async def test_answer_offers_menu_and_show_in_chinese() -> None:
     ]
 
 
-async def test_missing_translation_falls_back_to_english_with_notice(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def edit_russian(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: Callable[[dict[str, Any]], object]
+) -> dict[str, Any]:
+    """Copy locales/, apply ``change`` to the Russian answers, make the actions read them."""
     import shutil
 
     from actions import common
@@ -152,11 +154,18 @@ async def test_missing_translation_falls_back_to_english_with_notice(
 
     shutil.copytree(ROOT / "locales", tmp_path / "locales")
     ru = tmp_path / "locales" / "ru" / "answers.yml"
-    data = yaml.safe_load(ru.read_text(encoding="utf-8"))
-    del data["faq_visa_extension"]
+    data: dict[str, Any] = yaml.safe_load(ru.read_text(encoding="utf-8"))
+    change(data)
     ru.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     store = AnswerStore(tmp_path / "locales", tmp_path / "locales" / "office.yml")
     monkeypatch.setattr(common, "answer_store", lambda: store)
+    return data
+
+
+async def test_missing_translation_falls_back_to_english_with_notice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edit_russian(tmp_path, monkeypatch, lambda data: data.pop("faq_visa_extension"))
     messages, _ = await run(ActionAnswerFaq(), "faq_visa_extension_ru")
     text = visible(messages)[0]["text"]
     assert text.startswith(gettext("ru", texts.ANSWER_IN_ENGLISH))
@@ -166,18 +175,11 @@ async def test_missing_translation_falls_back_to_english_with_notice(
 async def test_follow_up_topics_become_buttons(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import shutil
-
-    from actions import common
-    from bot.answers import AnswerStore
-
-    shutil.copytree(ROOT / "locales", tmp_path / "locales")
-    ru = tmp_path / "locales" / "ru" / "answers.yml"
-    data = yaml.safe_load(ru.read_text(encoding="utf-8"))
-    data["faq_visa_extension"]["follow_up"] = ["faq_overstay"]
-    ru.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    store = AnswerStore(tmp_path / "locales", tmp_path / "locales" / "office.yml")
-    monkeypatch.setattr(common, "answer_store", lambda: store)
+    data = edit_russian(
+        tmp_path,
+        monkeypatch,
+        lambda d: d["faq_visa_extension"].__setitem__("follow_up", ["faq_overstay"]),
+    )
     messages, _ = await run(ActionAnswerFaq(), "faq_visa_extension_ru")
     first = visible(messages)[0]["buttons"][0]
     assert first == {"title": data["faq_overstay"]["title"], "payload": "/faq_overstay"}
