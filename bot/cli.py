@@ -206,6 +206,29 @@ def cmd_registry_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reminders_run(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from bot.db import make_engine, make_sessionmaker
+    from bot.reminders import run_reminders
+
+    settings = get_settings()
+    today = dt.date.fromisoformat(args.date) if args.date else dt.date.today()
+    if not args.dry_run:
+        print("Reminders are sent by the gateway's daily job (with TELEGRAM_BOT_TOKEN set);")
+        print("use --dry-run to list what would be sent.")
+        return 2
+    engine = make_engine(settings.database_url)
+    try:
+        summary = asyncio.run(run_reminders(make_sessionmaker(engine), today=today, send=None))
+    finally:
+        engine.dispose()
+    for line in summary.lines:
+        print(line)
+    print(f"{summary.due} reminders due on {today} (dry run: nothing sent, nothing claimed)")
+    return 0
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from bot.channels.terminal import run_terminal_chat
 
@@ -254,6 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     dem.add_argument("--out", default="-")
     dem.add_argument("--count", type=int, default=24)
     dem.set_defaults(func=cmd_registry_demo)
+    reminders = sub.add_parser("reminders", help="visa and card expiry reminders")
+    remsub = reminders.add_subparsers(dest="reminders_command", required=True)
+    rr = remsub.add_parser("run", help="list (--dry-run) today's reminders")
+    rr.add_argument("--dry-run", action="store_true")
+    rr.add_argument("--date", help="pretend today is this day (YYYY-MM-DD)")
+    rr.set_defaults(func=cmd_reminders_run)
     db = sub.add_parser("db", help="database commands")
     dbsub = db.add_subparsers(dest="db_command", required=True)
     dbsub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)

@@ -47,6 +47,13 @@ class ChatIdentity(Base):
     client_language: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The resident this chat proved to be (bot.registry); None until linked.
+    resident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("resident.id", ondelete="SET NULL"), index=True
+    )
+    reminders_enabled: Mapped[bool] = mapped_column(default=True)
+    # Set when the platform says the user blocked the bot: no more messages are tried.
+    blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     conversations: Mapped[list[Conversation]] = relationship(back_populates="identity")
 
@@ -161,3 +168,24 @@ class TravelDocument(Base):
     status: Mapped[str] = mapped_column(String(16))  # valid | expired | cancelled
 
     resident: Mapped[Resident] = relationship(back_populates="documents")
+
+
+class Reminder(Base):
+    """One reminder for one document at one threshold, claimed (inserted) before it is
+    sent: the unique constraint makes every reminder go out at most once, however many
+    jobs run at the same time."""
+
+    __tablename__ = "reminder"
+    __table_args__ = (
+        UniqueConstraint("document", "document_id", "threshold_days", name="uq_reminder_once"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"))
+    document: Mapped[str] = mapped_column(String(24))  # merchant_card | travel_document
+    document_id: Mapped[int] = mapped_column()
+    threshold_days: Mapped[int] = mapped_column()
+    expires_on: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16), default="claimed")  # sent | blocked | no_chat
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -80,3 +80,15 @@ NOT_HELPFUL_REPLY = N_(
     "Sorry this did not help. A member of staff can help you: call the immigration hotline "
     "%(hotline)s or visit the service center."
 )
+# Reminders before a document expires.
+REMINDER_DOCUMENT = N_(
+    "Reminder: your %(document)s (number ending %(last4)s) expires on %(date)s, in %(days)s "
+    "days. Apply to renew it in time: at least 7 days before for a visa, 30 days before "
+    "for a residence permit."
+)
+REMINDER_CARD = N_(
+    "Reminder: your Yiwu merchant card (number ending %(last4)s) expires on %(date)s. Ask "
+    "the service center about renewing it."
+)
+DOCUMENT_VISA = N_("visa")
+DOCUMENT_RESIDENCE_PERMIT = N_("residence permit")

@@ -7,8 +7,10 @@ as typed text. Replies use Telegram's HTML parse mode with every character escap
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
+from sqlalchemy.orm import Session, sessionmaker
 from telegram import (
     BotCommand,
     InlineKeyboardButton,
@@ -16,7 +18,7 @@ from telegram import (
     Update,
 )
 from telegram.constants import ChatAction, ParseMode
-from telegram.error import TelegramError
+from telegram.error import Forbidden, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -30,6 +32,8 @@ from bot import texts
 from bot.core import Assistant
 from bot.i18n import SUPPORTED_LANGUAGES, gettext
 from bot.messages import Button, Inbound, Kind, Outbound
+from bot.models import ChatIdentity
+from bot.reminders import Blocked, run_reminders
 from bot.render import to_html
 
 log = logging.getLogger(__name__)
@@ -148,3 +152,31 @@ def build_application(token: str, assistant: Assistant, *, base_url: str) -> App
     app = Application.builder().token(token).base_url(base_url).build()
     TelegramChannel(assistant).register(app)
     return app
+
+
+REMINDER_TIME = dt.time(9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))  # 09:00 in Yiwu
+
+
+def schedule_reminders(app: Application, sessions: sessionmaker[Session]) -> None:  # type: ignore[type-arg]
+    """The daily reminder job (python-telegram-bot's JobQueue), at 09:00 China time."""
+    if app.job_queue is None:  # pragma: no cover - the job-queue extra is a dependency
+        log.error("no JobQueue: reminders are not scheduled")
+        return
+
+    async def send(chat: ChatIdentity, text: str) -> None:
+        if chat.channel != "telegram":
+            return
+        try:
+            await app.bot.send_message(
+                int(chat.external_id), to_html(text), parse_mode=ParseMode.HTML
+            )
+        except Forbidden as exc:  # the user blocked the bot
+            raise Blocked from exc
+
+    async def job(context: ContextTypes.DEFAULT_TYPE) -> None:
+        summary = await run_reminders(sessions, today=dt.date.today(), send=send)
+        log.info(
+            "reminders: %s due, %s sent, %s blocked", summary.due, summary.sent, summary.blocked
+        )
+
+    app.job_queue.run_daily(job, time=REMINDER_TIME, name="reminders")
