@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot import texts
-from bot.answers_check import MISSING_TOPIC, check_text, faq_topics
-from bot.i18n import DEFAULT_LANGUAGE, gettext
+from bot.answers_check import MISSING_TOPIC, check_text, faq_topics, fill_placeholders
+from bot.i18n import DEFAULT_LANGUAGE
 from bot.office import OFFICE_FILE, load_office
 from bot.settings import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
-PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
 @dataclass(frozen=True)
@@ -84,17 +81,7 @@ class AnswerStore:
         return data
 
     def _fill(self, text: str, lang: str) -> str:
-        office = load_office(self._office_file)
-
-        def value(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in office:
-                return match.group(0)
-            return office[name] or gettext(
-                lang, texts.NOT_PUBLISHED, hotline=office.get("immigration_hotline") or ""
-            )
-
-        return PLACEHOLDER.sub(value, text)
+        return fill_placeholders(text, load_office(self._office_file), lang)
 
     def get(self, topic: str, lang: str) -> Answer | None:
         """The answer in ``lang``; English when that language lacks the topic."""

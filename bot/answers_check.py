@@ -92,10 +92,18 @@ def _placeholder_problems(text: str, office: dict[str, str | None]) -> list[str]
     return found
 
 
-def _fill(text: str, office: dict[str, str | None], lang: str) -> str:
-    hotline = office.get("immigration_hotline") or ""
-    missing = gettext(lang, texts.NOT_PUBLISHED, hotline=hotline)
-    return PLACEHOLDER.sub(lambda m: office.get(m.group(1)) or missing, text)
+def fill_placeholders(text: str, office: dict[str, str | None], lang: str) -> str:
+    """Office facts into an answer; an unpublished one (empty) says so in ``lang``.
+    Names the office file does not know are left as typed (the check reports them)."""
+    missing = gettext(lang, texts.NOT_PUBLISHED, hotline=office.get("immigration_hotline") or "")
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in office:
+            return match.group(0)
+        return office[name] or missing
+
+    return PLACEHOLDER.sub(value, text)
 
 
 def check_text(
@@ -156,7 +164,7 @@ def check_text(
         for message in markup_problems(text) + _placeholder_problems(text, office):
             err(text_line, topic, message)
         if isinstance(title, str):
-            rendered = to_html(_fill(f"{title}\n\n{text}", office, lang))
+            rendered = to_html(fill_placeholders(f"{title}\n\n{text}", office, lang))
             if len(rendered) > TELEGRAM_LIMIT:
                 err(
                     text_line,

@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from bot import texts
-from bot.answers import PLACEHOLDER, AnswerStore
+from bot.answers import AnswerStore
+from bot.answers_check import PLACEHOLDER
 from bot.i18n import SUPPORTED_LANGUAGES, gettext
 from bot.office import load_office
 from bot.render import to_html
