@@ -111,8 +111,8 @@ class Assistant:
         # 2. Language: an explicit choice by button or command wins and is remembered.
         if text.startswith(LANGUAGE_PAYLOAD) and normalise_language(text[len(LANGUAGE_PAYLOAD) :]):
             lang = normalise_language(text[len(LANGUAGE_PAYLOAD) :]) or DEFAULT_LANGUAGE
-            await self._db(lambda s: self._set_language(s, msg_id, lang, chosen=True))
-            return await self._reply(msg_id, "answered", [self._ui(lang, texts.LANGUAGE_CHANGED)])
+            changed = [self._ui(lang, texts.LANGUAGE_CHANGED)]
+            return await self._reply(msg_id, "answered", changed, language=lang, chosen=True)
 
         if text.startswith(VOTE_PAYLOAD):
             vote = await self._vote(msg_id, text[len(VOTE_PAYLOAD) :], chosen or conv_lang)
@@ -128,15 +128,20 @@ class Assistant:
             text, chosen=chosen, conversation=conv_lang, client=inbound.client_language
         )
         lang = decision.language
-        await self._db(lambda s: self._set_language(s, msg_id, lang, chosen=False))
 
         # 3. Input we can answer without Rasa.
         if inbound.kind not in ("text", "button"):
-            return await self._reply(msg_id, "rejected", [self._ui(lang, texts.UNSUPPORTED_MEDIA)])
+            return await self._reply(
+                msg_id, "rejected", [self._ui(lang, texts.UNSUPPORTED_MEDIA)], language=lang
+            )
         if not text:
-            return await self._reply(msg_id, "rejected", [self._ui(lang, texts.EMPTY_MESSAGE)])
+            return await self._reply(
+                msg_id, "rejected", [self._ui(lang, texts.EMPTY_MESSAGE)], language=lang
+            )
         if not cleaned.has_words:
-            return await self._reply(msg_id, "rejected", [self._ui(lang, texts.NO_WORDS)])
+            return await self._reply(
+                msg_id, "rejected", [self._ui(lang, texts.NO_WORDS)], language=lang
+            )
 
         rasa_text = self._rasa_text(text)
         notices: list[Outbound] = []
@@ -159,13 +164,15 @@ class Assistant:
             )
         except AssistantUnavailable as exc:
             log.warning("message %s unanswered: %s", msg_id, exc)
-            return await self._reply(msg_id, "unanswered", [self._ui(lang, texts.UNAVAILABLE)])
+            return await self._reply(
+                msg_id, "unanswered", [self._ui(lang, texts.UNAVAILABLE)], language=lang
+            )
 
         replies = notices + [
             Outbound(text=r.text, language=turn.language or lang, buttons=r.buttons)
             for r in turn.replies
         ]
-        return await self._reply(msg_id, "answered", replies, turn=turn)
+        return await self._reply(msg_id, "answered", replies, turn=turn, language=lang)
 
     async def _vote(self, msg_id: int, args: str, lang: str | None) -> list[Outbound] | None:
         """Store "helpful / not helpful" on an answer; "not helpful" offers a person."""
@@ -215,29 +222,28 @@ class Assistant:
             return text.lstrip("/") or text
         return text
 
-    @staticmethod
-    def _set_language(session: Session, msg_id: int, lang: str, *, chosen: bool) -> None:
-        msg = session.get(Message, msg_id)
-        assert msg is not None
-        msg.language = lang
-        conv = msg.conversation
-        conv.language = lang
-        identity = conv.identity
-        if chosen:
-            identity.language_chosen = True
-        identity.language = lang
-
     async def _reply(
         self,
         msg_id: int,
         status: str,
         replies: list[Outbound],
         turn: RasaTurn | None = None,
+        *,
+        language: str | None = None,
+        chosen: bool = False,
     ) -> list[Outbound]:
+        """Store the replies and the message's outcome, and the language decided for it
+        (in the same transaction: one database round trip per message after storing)."""
+
         def save(session: Session) -> None:
             msg = session.get(Message, msg_id)
             assert msg is not None
             msg.status = status
+            if language is not None:
+                msg.language = msg.conversation.language = language
+                identity = msg.conversation.identity
+                identity.language = language
+                identity.language_chosen = identity.language_chosen or chosen
             if turn is not None:
                 msg.intent = turn.intent
                 msg.confidence = turn.confidence
