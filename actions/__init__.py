@@ -18,7 +18,16 @@ from actions.conversation import (
 from actions.fallback import ActionClarify
 from actions.faq import ActionAnswerFaq
 from actions.language import ActionChangeLanguage
-from actions.not_yet import ActionRecordsNotYet, ActionRequestHuman
+from actions.linking import (
+    ActionAskLinkCard,
+    ActionAskLinkDob,
+    ActionAskLinkPassport,
+    ActionLinkStart,
+    ActionLinkSubmit,
+    ValidateLinkForm,
+)
+from actions.not_yet import ActionDisputesNotYet, ActionRequestHuman
+from actions.records import ActionCheckCardStatus, ActionCheckVisaStatus
 from bot.logging_setup import MaskNumbers
 
 # rasa-sdk configures its own handlers; mask numbers on all of them.
@@ -28,15 +37,23 @@ for _handler in logging.getLogger().handlers:
 __all__ = [
     "ActionAffirm",
     "ActionAnswerFaq",
+    "ActionAskLinkCard",
+    "ActionAskLinkDob",
+    "ActionAskLinkPassport",
     "ActionBotChallenge",
     "ActionChangeLanguage",
+    "ActionCheckCardStatus",
+    "ActionCheckVisaStatus",
     "ActionClarify",
     "ActionDeny",
+    "ActionDisputesNotYet",
     "ActionGoodbye",
     "ActionGreet",
     "ActionHelp",
+    "ActionLinkStart",
+    "ActionLinkSubmit",
     "ActionOutOfScope",
-    "ActionRecordsNotYet",
     "ActionRequestHuman",
     "ActionThank",
+    "ValidateLinkForm",
 ]

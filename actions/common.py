@@ -2,26 +2,51 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answers import AnswerStore
+from bot.db import make_engine, make_sessionmaker, transaction
 from bot.i18n import DEFAULT_LANGUAGE, gettext, normalise_language
 from bot.office import office_value
 from bot.settings import get_settings
 
 FAQ_PREFIX = "faq_"
 LANGUAGE_SLOT = "language"
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=1)
 def answer_store() -> AnswerStore:
     locales = get_settings().locales_dir
     return AnswerStore(locales, locales / "office.yml")
+
+
+@lru_cache(maxsize=1)
+def db_sessions() -> sessionmaker[Session]:
+    """The registry and the chat identities: the gateway's database (DATABASE_URL)."""
+    return make_sessionmaker(make_engine(get_settings().database_url))
+
+
+async def in_transaction(fn: Callable[[Session], T]) -> T:
+    """Run ``fn`` in one transaction, off the action server's event loop."""
+
+    def run() -> T:
+        with transaction(db_sessions()) as session:
+            return fn(session)
+
+    return await asyncio.to_thread(run)
+
+
+def registry_key() -> bytes:
+    return get_settings().registry_hash_key.encode()
 
 
 def hotline() -> str:
@@ -35,8 +60,8 @@ def user_language(tracker: Tracker) -> str:
     return lang or normalise_language(tracker.get_slot(LANGUAGE_SLOT)) or DEFAULT_LANGUAGE
 
 
-def ui(lang: str, msgid: str) -> str:
-    return gettext(lang, msgid, hotline=hotline())
+def ui(lang: str, msgid: str, **params: Any) -> str:
+    return gettext(lang, msgid, hotline=hotline(), **params)
 
 
 def button(title: str, payload: str) -> dict[str, str]:

@@ -1,7 +1,7 @@
 """Intents whose capability is not built yet get an honest answer and a way to a person.
 
-The user's own records (card, visa, tickets) and the handoff to staff come with their
-own issues; until then the assistant says plainly that it cannot do this here.
+Complaints (open_dispute, ticket_status) and the handoff to staff come with their own
+issues; until then the assistant says plainly that it cannot do this here.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from actions.conversation import _UiReply
 from bot import texts
 
 
-class ActionRecordsNotYet(_UiReply, Action):
-    action_name = "action_records_not_available"
-    msgid = texts.RECORDS_NOT_AVAILABLE
+class ActionDisputesNotYet(_UiReply, Action):
+    action_name = "action_disputes_not_available"
+    msgid = texts.DISPUTES_NOT_AVAILABLE
 
 
 class ActionRequestHuman(_UiReply, Action):

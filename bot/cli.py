@@ -77,13 +77,17 @@ def seed_demo_data(url: str) -> bool:
 def cmd_run(_args: argparse.Namespace) -> int:
     from bot.db import upgrade
     from bot.rasa_runtime import ensure_model
+    from bot.registry.demo import demo_identity
     from bot.supervisor import build_services, supervise, wait_healthy
 
     settings = get_settings()
     say(f"database: {settings.database_url.split('@')[-1]}")
     upgrade(settings.database_url)
-    if settings.environment == "development" and seed_demo_data(settings.database_url):
-        say("database: new, demo chats added (channel 'demo')")
+    if settings.environment == "development":
+        if seed_demo_data(settings.database_url):
+            say("database: new, demo chats added (channel 'demo')")
+        card, born = demo_identity()
+        say(f"demo resident to link with (/link): card {card}, born {born}")
     say("model: checking training data…")
     model, seconds = ensure_model()
     say(f"model: {model.name}" + (f" (trained in {seconds:.0f}s)" if seconds else " (unchanged)"))
@@ -229,6 +233,25 @@ def cmd_reminders_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_staff_alerts(_args: argparse.Namespace) -> int:
+    """Open alerts for staff (until the staff console exists, this is where they show)."""
+    from bot.accounts import open_alerts
+    from bot.db import make_engine, make_sessionmaker
+
+    engine = make_engine(get_settings().database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            alerts = open_alerts(session)
+            for alert in alerts:
+                print(
+                    f"#{alert.id} {alert.created_at:%Y-%m-%d %H:%M} {alert.kind}: {alert.details}"
+                )
+    finally:
+        engine.dispose()
+    print(f"{len(alerts)} open alerts")
+    return 0
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from bot.channels.terminal import run_terminal_chat
 
@@ -283,6 +306,11 @@ def main(argv: list[str] | None = None) -> int:
     rr.add_argument("--dry-run", action="store_true")
     rr.add_argument("--date", help="pretend today is this day (YYYY-MM-DD)")
     rr.set_defaults(func=cmd_reminders_run)
+    staff = sub.add_parser("staff", help="for the service center's staff")
+    staffsub = staff.add_subparsers(dest="staff_command", required=True)
+    staffsub.add_parser("alerts", help="open alerts (lockouts, ...)").set_defaults(
+        func=cmd_staff_alerts
+    )
     db = sub.add_parser("db", help="database commands")
     dbsub = db.add_subparsers(dest="db_command", required=True)
     dbsub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)

@@ -18,7 +18,7 @@ from babel.numbers import format_decimal
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import langid, store, texts
+from bot import account_commands, langid, store, texts
 from bot.answers import AnswerStore
 from bot.db import transaction
 from bot.errors import AssistantUnavailable
@@ -39,6 +39,8 @@ COMMAND_INTENTS = {
     "/help": "help",
     "/menu": "help",
     "/language": "change_language",
+    "/link": "link_account",
+    "/cancel": "deny",
 }
 LANGUAGE_PAYLOAD = "/language "
 OFFICER_PAYLOAD = "/officer "
@@ -129,6 +131,10 @@ class Assistant:
         )
         lang = decision.language
 
+        command = account_commands.parse(text)
+        if command is not None:
+            return await self._account_command(msg_id, command, lang)
+
         # 3. Input we can answer without Rasa.
         if inbound.kind not in ("text", "button"):
             return await self._reply(
@@ -173,6 +179,21 @@ class Assistant:
             for r in turn.replies
         ]
         return await self._reply(msg_id, "answered", replies, turn=turn, language=lang)
+
+    async def _account_command(
+        self, msg_id: int, command: account_commands.Command, lang: str
+    ) -> list[Outbound]:
+        def run(session: Session) -> tuple[list[Outbound], bool]:
+            msg = session.get(Message, msg_id)
+            assert msg is not None
+            return account_commands.run(
+                session, identity=msg.conversation.identity, command=command, lang=lang
+            )
+
+        replies, transcript_kept = await self._db(run)
+        if not transcript_kept:
+            return replies  # forgotten: not even this exchange is stored
+        return await self._reply(msg_id, "answered", replies, language=lang)
 
     async def _vote(self, msg_id: int, args: str, lang: str | None) -> list[Outbound] | None:
         """Store "helpful / not helpful" on an answer; "not helpful" offers a person."""
@@ -245,6 +266,10 @@ class Assistant:
                 identity.language = language
                 identity.language_chosen = identity.language_chosen or chosen
             if turn is not None:
+                if turn.redact:
+                    # An answer to an identity question (card number, date of birth):
+                    # compared by the action server, never kept in the transcript.
+                    msg.text = store.REDACTED
                 msg.intent = turn.intent
                 msg.confidence = turn.confidence
                 msg.answer_language = turn.answer_language

@@ -113,7 +113,10 @@ class AnswerVote(Base):
     __table_args__ = (Index("ix_answer_vote_topic", "topic", "language"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    identity_id: Mapped[int] = mapped_column(ForeignKey("chat_identity.id", ondelete="CASCADE"))
+    # Cleared when the user asks to be forgotten: the vote stays, as an anonymous count.
+    identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chat_identity.id", ondelete="CASCADE")
+    )
     topic: Mapped[str] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8))
     helpful: Mapped[bool] = mapped_column()
@@ -144,6 +147,9 @@ class MerchantCard(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"))
     number_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The hash of the digits alone: users often type a card number without its letter
+    # prefix, and different prefixes can share digits, so this one is not unique.
+    digits_hash: Mapped[str | None] = mapped_column(String(64), index=True)
     number_last4: Mapped[str] = mapped_column(String(4))
     status: Mapped[str] = mapped_column(String(16))  # active | expired | suspended | lost
     issued_on: Mapped[date] = mapped_column(Date)
@@ -189,3 +195,32 @@ class Reminder(Base):
     status: Mapped[str] = mapped_column(String(16), default="claimed")  # sent | blocked | no_chat
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LinkAttempt(Base):
+    """One finished attempt to prove who one is (bot.accounts): failures in the last 24
+    hours lock the chat identity. Kept when a user asks to be forgotten, so that
+    forgetting cannot be used to reset the lockout; nothing typed is stored here."""
+
+    __tablename__ = "link_attempt"
+    __table_args__ = (Index("ix_link_attempt_identity", "identity_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("chat_identity.id", ondelete="CASCADE"))
+    succeeded: Mapped[bool] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StaffAlert(Base):
+    """Something a member of staff must look at (a locked-out chat, ...)."""
+
+    __tablename__ = "staff_alert"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # link_lockout
+    identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chat_identity.id", ondelete="SET NULL"), index=True
+    )
+    details: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -28,6 +28,8 @@ class RasaTurn:
     confidence: float | None = None
     language: str | None = None
     answer_language: str | None = None
+    # The user's message answered an identity question: keep it out of the transcript.
+    redact: bool = False
 
 
 def parse_webhook_response(body: Any) -> RasaTurn:
@@ -38,6 +40,9 @@ def parse_webhook_response(body: Any) -> RasaTurn:
         if not isinstance(item, dict):
             continue
         custom = item.get("custom")
+        if isinstance(custom, dict) and custom.get("redact") is True:
+            turn.redact = True  # sent by actions/linking.py with an identity answer
+            continue
         if isinstance(custom, dict) and isinstance(custom.get("turn"), dict):
             meta = custom["turn"]
             turn.intent = meta.get("intent")

@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 
 from bot.models import AnswerVote, ChatIdentity, Conversation, Message, utcnow
 
+# Stored instead of a message that answered an identity question (see bot.accounts).
+REDACTED = "[identity details, not kept]"
 # After this long without a message, the next one starts a new conversation.
 CONVERSATION_IDLE = timedelta(hours=12)
 

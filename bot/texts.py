@@ -48,10 +48,6 @@ TOO_LONG = N_(
 )
 NO_WORDS = N_("Please write your question in words: I cannot understand only symbols or emoji.")
 UNSUPPORTED_MEDIA = N_("I can only read text messages. Please write your question in words.")
-RECORDS_NOT_AVAILABLE = N_(
-    "Looking up your own merchant card, visa or complaint is not available in this chat yet. "
-    "Please visit the service center or call the immigration hotline %(hotline)s."
-)
 HUMAN_NOT_AVAILABLE = N_(
     "I cannot connect you to a member of staff from this chat yet. Please call the immigration "
     "hotline %(hotline)s or visit the service center."
@@ -92,3 +88,113 @@ REMINDER_CARD = N_(
 )
 DOCUMENT_VISA = N_("visa")
 DOCUMENT_RESIDENCE_PERMIT = N_("residence permit")
+# The user's own records: proving who one is (actions/linking.py).
+COMMAND_LINK = N_("Link this chat to your merchant card")
+COMMAND_UNLINK = N_("Remove the link to your record")
+COMMAND_REMINDERS = N_("Turn expiry reminders on or off")
+COMMAND_FORGET = N_("Delete your data from this chat")
+LINK_INTRO = N_(
+    "To show your own records I first need to check who you are. Your details are only "
+    "compared with the registry; they are never shown to anyone."
+)
+ASK_CARD = N_("Please type your Yiwu merchant card number, for example YW 2016 1234 56.")
+ASK_DATE_OF_BIRTH = N_("Now your date of birth, for example 1990-04-03 or 3 April 1990.")
+ASK_PASSPORT_LAST4 = N_("Please type the last four characters of your passport number.")
+NOT_A_CARD_NUMBER = N_(
+    "That does not look like a merchant card number: it has 8 to 18 digits, sometimes "
+    "after two letters."
+)
+NOT_A_DATE = N_("I could not read a date in that.")
+WHICH_DATE = N_("Did you mean %(first)s or %(second)s?")
+NOT_PASSPORT_LAST4 = N_("Please type only the last four letters or digits of your passport number.")
+CANCEL = N_("Cancel")
+LINK_CANCELLED = N_("All right, I stopped. Send /link whenever you want to try again.")
+LINK_GAVE_UP = N_(
+    "I stopped, because I could not read your answers. Send /link to start again, or call "
+    "the immigration hotline %(hotline)s."
+)
+LINKED = N_(
+    "Thank you, this chat is now linked to your record. I will remind you before your visa or "
+    "residence permit expires (/reminders off stops this; /unlink removes the link)."
+)
+LINK_MISMATCH = N_(
+    "These details do not match our records. Please check them and try again. Attempts left "
+    "today: %(left)s."
+)
+LINK_LOCKED = N_(
+    "Too many attempts did not match. For your security, linking is locked in this chat for 24 "
+    "hours and the staff have been told. For help now, call the immigration hotline "
+    "%(hotline)s or visit the service center."
+)
+ALREADY_LINKED = N_(
+    "This chat is already linked to your record. Send /unlink if you want to remove the link."
+)
+TRY_AGAIN = N_("Try again")
+MY_CARD = N_("My merchant card")
+MY_VISA = N_("My visa")
+RECORDS_UNAVAILABLE = N_(
+    "Sorry, I cannot look up your records right now. Please try again later or call the "
+    "immigration hotline %(hotline)s."
+)
+DISPUTES_NOT_AVAILABLE = N_(
+    "Complaints cannot be filed or followed in this chat yet. Please visit the service center "
+    "or call the immigration hotline %(hotline)s."
+)
+# Lookups (actions/records.py). %(when)s is "in 12 days" or "3 days ago", from Babel.
+CARD_VALID_UNTIL = N_(
+    "Your Yiwu merchant card %(card)s. Status: %(status)s. Valid until %(date)s (%(when)s)."
+)
+CARD_ENDED_ON = N_(
+    "Your Yiwu merchant card %(card)s. Status: %(status)s. Expiry date: %(date)s (%(when)s)."
+)
+DOCUMENT_VALID_UNTIL = N_(
+    "Your %(document)s %(type)s, number %(number)s. Status: %(status)s. Valid until %(date)s "
+    "(%(when)s)."
+)
+DOCUMENT_ENDED_ON = N_(
+    "Your %(document)s %(type)s, number %(number)s. Status: %(status)s. Expiry date: %(date)s "
+    "(%(when)s)."
+)
+ENTRIES = N_("Entries: %(entries)s.")
+ENTRIES_SINGLE = N_("single")
+ENTRIES_DOUBLE = N_("double")
+ENTRIES_MULTIPLE = N_("multiple")
+TODAY = N_("today")
+STATUS_ACTIVE = N_("active")
+STATUS_VALID = N_("valid")
+STATUS_EXPIRED = N_("expired")
+STATUS_SUSPENDED = N_("suspended")
+STATUS_LOST = N_("reported lost")
+STATUS_CANCELLED = N_("cancelled")
+EXPIRES_SOON = N_("It expires within 30 days. Here is what to do:")
+HAS_EXPIRED = N_("It has expired. Here is what to do now:")
+CARD_SUSPENDED = N_("A suspended card cannot be used. The service center can tell you why:")
+CARD_LOST = N_("This card was reported lost. Here is how to replace it:")
+NO_CARD_RECORD = N_(
+    "I find no merchant card for you in the registry. If you think this is wrong, a member of "
+    "staff can check it: call the immigration hotline %(hotline)s or visit the service center."
+)
+NO_DOCUMENT_RECORD = N_(
+    "I find no visa or residence permit for you in the registry. If you think this is wrong, "
+    "a member of staff can check it: call the immigration hotline %(hotline)s or visit the "
+    "service center."
+)
+# Commands handled by the gateway (bot/account_commands.py).
+UNLINKED = N_("This chat is no longer linked to your record, and it will get no more reminders.")
+NOT_LINKED = N_("This chat is not linked to any record. Send /link to link it.")
+FORGET_CONFIRM = N_(
+    "This deletes the link to your record and everything written in this chat. It cannot be "
+    "undone. Delete?"
+)
+FORGET_YES = N_("Yes, delete")
+FORGET_NO = N_("No, keep")
+FORGOTTEN = N_("Done: the link to your record and the messages of this chat are deleted.")
+NOTHING_DELETED = N_("Nothing was deleted.")
+REMINDERS_ON = N_(
+    "Reminders are on: I will write 30, 14, 7 and 1 days before your visa or residence permit "
+    "expires, and when your merchant card expires."
+)
+REMINDERS_OFF = N_("Reminders are off. Send /reminders on to turn them on again.")
+REMINDERS_NEED_LINK = N_("Reminders need your record: send /link first.")
+TURN_REMINDERS_ON = N_("Turn reminders on")
+TURN_REMINDERS_OFF = N_("Turn reminders off")

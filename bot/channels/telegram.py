@@ -74,6 +74,10 @@ def _kind(update: Update) -> Kind:
     return "text" if msg.text is not None else "other"
 
 
+# Every command goes to the core, which maps it to an intent or handles it (bot.core).
+COMMANDS = ["start", "help", "menu", "language", "link", "unlink", "reminders", "forget", "cancel"]
+
+
 class TelegramChannel:
     name = "telegram"
 
@@ -81,7 +85,7 @@ class TelegramChannel:
         self.assistant = assistant
 
     def register(self, app: Application) -> None:  # type: ignore[type-arg]
-        app.add_handler(CommandHandler(["start", "help", "menu", "language"], self.on_message))
+        app.add_handler(CommandHandler(COMMANDS, self.on_message))
         app.add_handler(CallbackQueryHandler(self.on_button))
         app.add_handler(MessageHandler(filters.ALL & ~filters.StatusUpdate.ALL, self.on_message))
         app.add_error_handler(self.on_error)
@@ -144,6 +148,10 @@ async def set_commands(app: Application) -> None:  # type: ignore[type-arg]
             BotCommand("start", gettext(lang, texts.COMMAND_START)),
             BotCommand("language", gettext(lang, texts.COMMAND_LANGUAGE)),
             BotCommand("help", gettext(lang, texts.COMMAND_HELP)),
+            BotCommand("link", gettext(lang, texts.COMMAND_LINK)),
+            BotCommand("reminders", gettext(lang, texts.COMMAND_REMINDERS)),
+            BotCommand("unlink", gettext(lang, texts.COMMAND_UNLINK)),
+            BotCommand("forget", gettext(lang, texts.COMMAND_FORGET)),
         ]
         await app.bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
 

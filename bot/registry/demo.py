@@ -57,3 +57,9 @@ def demo_csv(*, count: int = 24, seed: int = 2026, today: dt.date | None = None)
             }
         )
     return out.getvalue()
+
+
+def demo_identity() -> tuple[str, str]:
+    """The card number and date of birth of the first demo resident, for trying /link."""
+    first = next(csv.DictReader(io.StringIO(demo_csv(count=1))))
+    return first["card_number"], first["date_of_birth"]

@@ -34,7 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.models import MerchantCard, Resident, TravelDocument, utcnow
-from bot.registry.secrets import last4, normalise_number, number_hash
+from bot.registry.secrets import digits_hash, last4, normalise_number, number_hash
 
 REQUIRED = (
     "card_number", "card_status", "card_issued_on", "card_expires_on", "full_name",
@@ -175,6 +175,7 @@ def _upsert(session: Session, row: Row, key: bytes, report: ImportReport) -> Non
         card,
         {
             "resident_id": resident.id,
+            "digits_hash": digits_hash(v["card_number"], key=key),
             "number_last4": last4(v["card_number"]),
             "status": v["card_status"],
             "issued_on": v["card_issued_on"],

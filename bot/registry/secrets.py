@@ -28,6 +28,15 @@ def number_hash(raw: str, *, key: bytes) -> str:
     return hmac.new(key, normalise_number(raw).encode(), hashlib.sha256).hexdigest()
 
 
+def digits_only(raw: str) -> str:
+    return re.sub(r"\D", "", normalise_number(raw))
+
+
+def digits_hash(raw: str, *, key: bytes) -> str:
+    """The hash of a number's digits alone ("YW 2016-123" and "2016123" agree)."""
+    return hmac.new(key, b"digits:" + digits_only(raw).encode(), hashlib.sha256).hexdigest()
+
+
 def last4(raw: str) -> str:
     return normalise_number(raw)[-4:]
 

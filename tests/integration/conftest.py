@@ -2,7 +2,9 @@
 
 The model is trained only when its training data changed (models/model-<hash>.tar.gz),
 so a second run reuses it. The action server reads answers from a copy of locales/, so
-that tests can edit answer files as an editor would.
+that tests can edit answer files as an editor would. Both share one database (SQLite,
+migrated, with the people of tests/people.py): the action server reads chat identities
+and the registry from it, so tests that link chats use ``stack.database_url``.
 """
 
 from __future__ import annotations
@@ -19,8 +21,10 @@ import httpx
 import pytest
 
 from bot import rasa_runtime
-from bot.settings import PROJECT_ROOT
+from bot.db import make_engine, make_sessionmaker, upgrade
+from bot.settings import PROJECT_ROOT, get_settings
 from tests.helpers import free_port
+from tests.people import load_people
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 240) -> None:
@@ -55,6 +59,7 @@ class Stack:
     action_url: str
     locales: Path
     token: str
+    database_url: str
     rasa: subprocess.Popen[bytes]
     actions: subprocess.Popen[bytes]
 
@@ -69,7 +74,16 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     action_port, rasa_port = free_port(), free_port()
     endpoints = rasa_runtime.write_endpoints(tmp / "endpoints.yml", action_port=action_port)
     actions_log, rasa_log = tmp / "actions.log", tmp / "rasa.log"
-    env = rasa_runtime.action_server_env() | {"EXPATBOT_LOCALES": str(locales)}
+    database_url = f"sqlite:///{tmp / 'stack.db'}"
+    upgrade(database_url)
+    engine = make_engine(database_url)
+    load_people(make_sessionmaker(engine))
+    engine.dispose()
+    env = rasa_runtime.action_server_env() | {
+        "EXPATBOT_LOCALES": str(locales),
+        "DATABASE_URL": database_url,
+        "REGISTRY_HASH_KEY": get_settings().registry_hash_key,
+    }
     actions = subprocess.Popen(
         rasa_runtime.action_server_command(port=action_port),
         cwd=PROJECT_ROOT,
@@ -95,6 +109,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             action_url=f"http://127.0.0.1:{action_port}",
             locales=locales,
             token=token,
+            database_url=database_url,
             rasa=rasa,
             actions=actions,
         )

@@ -17,9 +17,9 @@ from actions import (
     ActionBotChallenge,
     ActionChangeLanguage,
     ActionClarify,
+    ActionDisputesNotYet,
     ActionGreet,
     ActionHelp,
-    ActionRecordsNotYet,
     ActionThank,
 )
 from bot import texts
@@ -116,8 +116,8 @@ async def test_bot_challenge_is_honest_and_offers_a_person() -> None:
     assert "12367" in text
 
 
-async def test_own_records_answer_honestly_until_linking_exists() -> None:
-    messages, _ = await run(ActionRecordsNotYet(), "check_card_status_en")
+async def test_complaints_answer_honestly_until_they_exist() -> None:
+    messages, _ = await run(ActionDisputesNotYet(), "check_card_status_en")
     assert "12367" in visible(messages)[0]["text"]
 
 

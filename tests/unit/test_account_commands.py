@@ -1,0 +1,147 @@
+"""/unlink, /forget ("forget me"), /reminders and the redaction of identity answers,
+through the gateway's core path (Rasa faked at its HTTP edge)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import account_commands, accounts, store, texts
+from bot.core import Assistant
+from bot.db import transaction
+from bot.i18n import gettext
+from bot.messages import Inbound, Outbound
+from bot.models import AnswerVote, ChatIdentity, LinkAttempt, Message, Resident
+from tests.conftest import FakeRasa
+from tests.people import AHMED, load_people, registry_key
+
+
+async def say(assistant: Assistant, text: str, user: str = "u1") -> list[Outbound]:
+    return await assistant.handle(Inbound(channel="telegram", external_id=user, text=text))
+
+
+def identity(sessions: sessionmaker[Session], user: str = "u1") -> ChatIdentity:
+    with sessions() as s:
+        return s.scalars(select(ChatIdentity).where(ChatIdentity.external_id == user)).one()
+
+
+def link(sessions: sessionmaker[Session], user: str = "u1") -> None:
+    with transaction(sessions) as s:
+        me = s.scalars(select(ChatIdentity).where(ChatIdentity.external_id == user)).one()
+        resident = s.scalars(select(Resident).where(Resident.full_name == AHMED.name)).one()
+        me.resident_id = resident.id
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/unlink", account_commands.Command("unlink")),
+        ("/reminders OFF", account_commands.Command("reminders", "off")),
+        ("/forget@yiwu_bot", account_commands.Command("forget")),
+        ("Forget me!", account_commands.Command("forget")),
+        ("忘记我", account_commands.Command("forget")),
+        ("احذف بياناتي", account_commands.Command("forget")),
+        ("Забудьте меня.", account_commands.Command("forget")),
+        ("oubliez-moi", account_commands.Command("forget")),
+        ("olvídame", account_commands.Command("forget")),
+        ("how do you use my data?", None),
+        ("forget me not is a flower", None),
+    ],
+)
+def test_parse(text: str, expected: account_commands.Command | None) -> None:
+    assert account_commands.parse(text) == expected
+
+
+async def test_unlink(assistant: Assistant, sessions: sessionmaker[Session]) -> None:
+    load_people(sessions)
+    await say(assistant, "hello")
+    link(sessions)
+    (reply,) = await say(assistant, "/unlink")
+    assert reply.text == gettext("en", texts.UNLINKED)
+    assert identity(sessions).resident_id is None
+    (reply,) = await say(assistant, "/unlink")
+    assert reply.text == gettext("en", texts.NOT_LINKED)
+
+
+async def test_reminders_off_and_on(assistant: Assistant, sessions: sessionmaker[Session]) -> None:
+    load_people(sessions)
+    await say(assistant, "hello")
+    link(sessions)
+    (off,) = await say(assistant, "/reminders off")
+    assert off.text == gettext("en", texts.REMINDERS_OFF)
+    assert [b.payload for b in off.buttons] == ["/reminders on"]
+    assert identity(sessions).reminders_enabled is False
+    (on,) = await say(assistant, off.buttons[0].payload)
+    assert on.text == gettext("en", texts.REMINDERS_ON)
+    assert identity(sessions).reminders_enabled is True
+
+
+async def test_reminders_before_linking_say_how(assistant: Assistant) -> None:
+    on, hint = await say(assistant, "/reminders")
+    assert on.text == gettext("en", texts.REMINDERS_ON)
+    assert hint.text == gettext("en", texts.REMINDERS_NEED_LINK)
+
+
+async def test_forget_me_asks_then_deletes_link_and_transcript(
+    assistant: Assistant, sessions: sessionmaker[Session]
+) -> None:
+    load_people(sessions)
+    await say(assistant, "/language ru")
+    await say(assistant, "hello there, a question")
+    await say(assistant, "hello from someone else", user="u2")
+    link(sessions)
+    before = identity(sessions)
+    with transaction(sessions) as s:
+        s.add(
+            AnswerVote(identity_id=before.id, topic="faq_visa_types", language="ru", helpful=True)
+        )
+        accounts.attempt_link(
+            s, identity=s.get(ChatIdentity, before.id), card_ref="n:0", date_of_birth=AHMED.born,
+            passport_last4=None,
+        )  # fmt: skip
+    (question,) = await say(assistant, "Забудьте меня")
+    assert question.text == gettext("ru", texts.FORGET_CONFIRM)
+    assert [b.payload for b in question.buttons] == ["/forget yes", "/forget no"]
+    (kept,) = await say(assistant, "/forget no")
+    assert kept.text == gettext("ru", texts.NOTHING_DELETED)
+    assert identity(sessions).resident_id is not None
+
+    (done,) = await say(assistant, "/forget yes")
+    assert done.text == gettext("ru", texts.FORGOTTEN)
+    after = identity(sessions)
+    assert after.resident_id is None and after.language is None
+    assert after.public_id != before.public_id  # Rasa starts afresh for this chat
+    with sessions() as s:
+        assert store.transcript(s, channel="telegram", external_id="u1") == []
+        assert len(store.transcript(s, channel="telegram", external_id="u2")) == 2
+        vote = s.scalars(select(AnswerVote)).one()
+        assert vote.identity_id is None and vote.topic == "faq_visa_types"  # anonymous count
+        # The lockout cannot be reset by forgetting.
+        assert s.scalar(select(func.count()).select_from(LinkAttempt)) == 1
+
+
+async def test_answers_to_identity_questions_are_not_kept(
+    assistant: Assistant, sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    def form_turn(body: dict) -> httpx.Response:  # type: ignore[type-arg]
+        return httpx.Response(
+            200,
+            json=[
+                {"custom": {"redact": True}},
+                {"text": "Now your date of birth"},
+                {"custom": {"turn": {"intent": "nlu_fallback", "language": "en"}}},
+            ],
+        )
+
+    fake_rasa.handler = form_turn
+    await say(assistant, "YW 2016 0012 34")
+    fake_rasa.handler = fake_rasa.echo_intent
+    await say(assistant, "what about my visa")
+    with sessions() as s:
+        inbound = [m.text for m in s.scalars(select(Message).where(Message.direction == "in"))]
+    assert inbound == [store.REDACTED, "what about my visa"]
+    # ...while Rasa got the number: the action server compares it by keyed hash.
+    assert fake_rasa.requests[0]["message"] == "YW 2016 0012 34"
+    assert accounts.card_reference("YW 2016 0012 34", key=registry_key()).startswith("n:")
