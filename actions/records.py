@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from babel.dates import format_date, format_timedelta
+from babel.dates import format_date
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from actions.common import answer_store, button, finish, in_transaction, ui, user_language
 from actions.linking import begin, records_buttons
 from bot import accounts, texts
+from bot.i18n import days_away
 from bot.registry.secrets import mask
 
 log = logging.getLogger(__name__)
@@ -58,12 +59,7 @@ class Row:
 
 
 def when(lang: str, days: int) -> str:
-    if days == 0:
-        return ui(lang, texts.TODAY)
-    return format_timedelta(
-        dt.timedelta(days=days), granularity="day", threshold=100_000, add_direction=True,
-        locale=lang,
-    )  # fmt: skip
+    return days_away(lang, days, today_word=ui(lang, texts.TODAY))
 
 
 def describe(lang: str, row: Row, today: dt.date) -> str:

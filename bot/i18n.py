@@ -6,12 +6,14 @@ Catalogs live in locales/<lang>/LC_MESSAGES/messages.po and are compiled to .mo 
 
 from __future__ import annotations
 
+import datetime as dt
 import gettext as _gettext
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from babel import Locale
+from babel.dates import format_timedelta
 from babel.support import Translations
 
 from bot.settings import PROJECT_ROOT
@@ -51,3 +53,13 @@ def language_name(lang: str) -> str:
 
 def text_direction(lang: str | None) -> str:
     return "rtl" if lang in RTL_LANGUAGES else "ltr"
+
+
+def days_away(lang: str, days: int, *, today_word: str) -> str:
+    """ "in 12 days", "через 12 дней", "3 days ago": Babel knows each language's plurals."""
+    if days == 0:
+        return today_word
+    return format_timedelta(
+        dt.timedelta(days=days), granularity="day", threshold=100_000, add_direction=True,
+        locale=lang,
+    )  # fmt: skip

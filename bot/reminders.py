@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
 from bot.db import transaction
-from bot.i18n import DEFAULT_LANGUAGE, gettext
+from bot.i18n import DEFAULT_LANGUAGE, days_away, gettext
 from bot.models import ChatIdentity, MerchantCard, Reminder, TravelDocument, utcnow
 
 DOCUMENT_THRESHOLDS = (30, 14, 7, 1)
@@ -145,7 +145,7 @@ def reminder_text(due: Due, lang: str) -> str:
         document=document,
         last4=due.last4,
         date=date,
-        days=due.days_left,
+        when=days_away(lang, due.days_left, today_word=gettext(lang, texts.TODAY)),
     )
 
 

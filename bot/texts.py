@@ -78,8 +78,8 @@ NOT_HELPFUL_REPLY = N_(
 )
 # Reminders before a document expires.
 REMINDER_DOCUMENT = N_(
-    "Reminder: your %(document)s (number ending %(last4)s) expires on %(date)s, in %(days)s "
-    "days. Apply to renew it in time: at least 7 days before for a visa, 30 days before "
+    "Reminder: your %(document)s (number ending %(last4)s) expires on %(date)s (%(when)s). "
+    "Apply to renew it in time: at least 7 days before for a visa, 30 days before "
     "for a residence permit."
 )
 REMINDER_CARD = N_(

@@ -60,6 +60,7 @@ class Stack:
     locales: Path
     token: str
     database_url: str
+    logs: tuple[Path, ...]
     rasa: subprocess.Popen[bytes]
     actions: subprocess.Popen[bytes]
 
@@ -110,6 +111,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             locales=locales,
             token=token,
             database_url=database_url,
+            logs=(actions_log, rasa_log),
             rasa=rasa,
             actions=actions,
         )

@@ -207,3 +207,16 @@ def test_no_sequence_reveals_another_residents_data(
     for reply in asyncio.run(converse()):
         leaked = [secret for secret in OTHERS_SECRETS if secret in reply]
         assert not leaked, (moves, reply)
+
+
+def test_logs_never_hold_a_full_number(stack: Stack, caplog: pytest.LogCaptureFixture) -> None:
+    """After the conversations above (run first: this module's tests run in order), neither
+    the action server's nor the Rasa server's log holds a card or passport number typed."""
+    typed = [p.card.replace(" ", "") for p in PEOPLE] + ["2016009999", "YW٢٠١٦٠٠٥٦٧٨"]
+    typed += [p.passport for p in PEOPLE] + [p.born.isoformat() for p in PEOPLE]
+    for log in stack.logs:
+        text = log.read_text(encoding="utf-8", errors="replace").replace(" ", "").replace("-", "")
+        assert text, log
+        found = [number for number in typed if number.replace("-", "") in text]
+        assert not found, (log.name, found)
+    assert not [r for r in caplog.records if any(n in r.getMessage() for n in typed)]

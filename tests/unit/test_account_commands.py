@@ -145,3 +145,27 @@ async def test_answers_to_identity_questions_are_not_kept(
     # ...while Rasa got the number: the action server compares it by keyed hash.
     assert fake_rasa.requests[0]["message"] == "YW 2016 0012 34"
     assert accounts.card_reference("YW 2016 0012 34", key=registry_key()).startswith("n:")
+
+
+def test_cli_lists_open_staff_alerts(
+    sessions: sessionmaker[Session],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot import cli
+    from bot.settings import get_settings
+
+    with transaction(sessions) as s:
+        me = ChatIdentity(channel="telegram", external_id="x")
+        s.add(me)
+        s.flush()
+        accounts.raise_alert(s, kind="link_lockout", identity_id=me.id, details="5 failed attempts")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    try:
+        assert cli.main(["staff", "alerts"]) == 0
+    finally:
+        get_settings.cache_clear()
+    out = capsys.readouterr().out
+    assert "link_lockout: 5 failed attempts" in out and "1 open alerts" in out

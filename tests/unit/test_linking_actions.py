@@ -366,3 +366,14 @@ async def test_database_down_gets_a_clear_answer(
         ActionCheckVisaStatus(), tracker(intent="check_visa_status", active=False)
     )
     assert [m["text"] for m in messages] == [ui("en", texts.RECORDS_UNAVAILABLE)]
+
+
+async def test_each_answer_is_marked_so_the_gateway_does_not_keep_it(
+    registry: sessionmaker,  # type: ignore[type-arg]
+) -> None:
+    dispatcher = CollectingDispatcher()
+    await ValidateLinkForm().run(dispatcher, tracker("YW2016001234", fill="link_card"), DOMAIN)
+    assert {"redact": True} in [m.get("custom") for m in dispatcher.messages]
+    dispatcher = CollectingDispatcher()
+    await ValidateLinkForm().run(dispatcher, tracker("hello"), DOMAIN)  # no slot answered
+    assert {"redact": True} not in [m.get("custom") for m in dispatcher.messages]

@@ -8,7 +8,7 @@ import datetime as dt
 import threading
 
 import pytest
-from babel.dates import format_date
+from babel.dates import format_date, format_timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -140,10 +140,19 @@ def test_reminder_text_in_language_with_babel_date(lang: str) -> None:
     assert "1234" in text and "7" in text
     date = format_date(due.expires_on, format="long", locale=lang)
     document = gettext(lang, texts.DOCUMENT_VISA)
+    when = format_timedelta(
+        dt.timedelta(days=7), granularity="day", threshold=1000, add_direction=True, locale=lang
+    )
     expected = gettext(
-        lang, texts.REMINDER_DOCUMENT, document=document, last4="1234", date=date, days=7
+        lang, texts.REMINDER_DOCUMENT, document=document, last4="1234", date=date, when=when
     )
     assert text == expected
+
+
+def test_one_day_left_is_singular() -> None:
+    due = Due(1, "travel_document", 1, "visa", "1234", dt.date(2026, 12, 4), 1, 1)
+    assert "(in 1 day)" in reminder_text(due, "en")
+    assert "(через 1 день)" in reminder_text(due, "ru")
 
 
 def test_cli_dry_run_lists_todays_reminders(tmp_path: object) -> None:
