@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 import yaml
 from babel.dates import format_date
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -31,7 +33,7 @@ from actions import (
 from bot import accounts, texts
 from bot.db import transaction
 from bot.i18n import gettext
-from bot.models import ChatIdentity, MerchantCard, Resident, StaffAlert
+from bot.models import ChatIdentity, LinkAttempt, MerchantCard, Resident, StaffAlert
 from tests.people import AHMED, OLGA, TWIN_A, load_people, registry_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -377,3 +379,42 @@ async def test_each_answer_is_marked_so_the_gateway_does_not_keep_it(
     dispatcher = CollectingDispatcher()
     await ValidateLinkForm().run(dispatcher, tracker("hello"), DOMAIN)  # no slot answered
     assert {"redact": True} not in [m.get("custom") for m in dispatcher.messages]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    attempts=st.lists(
+        st.tuples(st.integers(min_value=0, max_value=600), st.booleans()), min_size=1, max_size=14
+    )
+)
+def test_the_lockout_holds_for_any_sequence_of_attempts(
+    registry: sessionmaker,
+    attempts: list[tuple[int, bool]],  # type: ignore[type-arg]
+) -> None:
+    """Attempts minutes apart, right or wrong: while 5 failures lie within the last 24
+    hours nothing links, not even the right details; otherwise the right details link."""
+    start = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    card = accounts.card_reference(AHMED.card, key=registry_key())
+    failures: list[dt.datetime] = []
+    now = start
+    with transaction(registry) as s:
+        s.execute(delete(LinkAttempt))
+        identity = s.scalars(select(ChatIdentity)).one()
+        for gap_minutes, right in attempts:
+            now += dt.timedelta(minutes=gap_minutes * 5)
+            identity.resident_id = None
+            recent = [f for f in failures if f > now - accounts.FAILURE_WINDOW]
+            result = accounts.attempt_link(
+                s, identity=identity, card_ref=card, passport_last4=None, now=now,
+                date_of_birth=AHMED.born if right else dt.date(2001, 1, 1),
+            )  # fmt: skip
+            if len(recent) >= accounts.MAX_FAILURES:
+                assert result.outcome == "locked" and identity.resident_id is None
+            elif right:
+                assert result.outcome == "linked"
+            else:
+                failures.append(now)
+                assert result.outcome == ("locked" if len(recent) + 1 >= 5 else "mismatch")
+        s.rollback()
