@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from babel.dates import format_date
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -382,11 +382,20 @@ async def test_each_answer_is_marked_so_the_gateway_does_not_keep_it(
 
 
 @settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+@example(attempts=[(0, False)] * 5 + [(0, True)])
+@example(attempts=[(0, False)] * 5 + [(1440, True)])
 @given(
     attempts=st.lists(
-        st.tuples(st.integers(min_value=0, max_value=600), st.booleans()), min_size=1, max_size=14
+        # Mostly wrong and minutes apart (to reach the lockout), sometimes right or a day
+        # later (to cross the 24-hour window).
+        st.tuples(
+            st.sampled_from([0, 5, 30, 90, 600, 1400, 1500]),
+            st.sampled_from([False, False, False, True]),
+        ),
+        min_size=1,
+        max_size=14,
     )
 )
 def test_the_lockout_holds_for_any_sequence_of_attempts(
@@ -403,7 +412,7 @@ def test_the_lockout_holds_for_any_sequence_of_attempts(
         s.execute(delete(LinkAttempt))
         identity = s.scalars(select(ChatIdentity)).one()
         for gap_minutes, right in attempts:
-            now += dt.timedelta(minutes=gap_minutes * 5)
+            now += dt.timedelta(minutes=gap_minutes)
             identity.resident_id = None
             recent = [f for f in failures if f > now - accounts.FAILURE_WINDOW]
             result = accounts.attempt_link(
