@@ -70,6 +70,16 @@ _ARABIZI = re.compile(
     r"(?<!\w)(?=\w*[a-z]{2})(?:[a-z]*[235789][a-z]+|[a-z]+[235789][a-z]*)(?!\w)", re.IGNORECASE
 )
 ARABIZI_CONFIDENCE = 0.8
+# Short Latin-script words that belong to one of our languages only: enough to start a
+# conversation in that language, never to switch one (they are not long enough).
+_SHORT_WORDS = {
+    "en": ("hello", "hi", "hey", "thanks", "thank", "you", "bye", "goodbye", "yes", "please",
+           "help"),
+    "fr": ("bonjour", "salut", "merci", "bonsoir", "oui", "svp", "aide", "revoir"),
+    "es": ("hola", "gracias", "buenas", "adiós", "adios", "sí", "ayuda", "vale", "chao"),
+}  # fmt: skip
+SHORT_WORDS = {word: lang for lang, words in _SHORT_WORDS.items() for word in words}
+_WORD = re.compile(r"[^\W\d_]+")
 LATIN_MIN_SHARE = 0.4
 LATIN_MIN_MARGIN = 0.1
 
@@ -110,6 +120,9 @@ def detect(text: str) -> Detection:
         return Detection(None, 0.0, False)
     if _ARABIZI.search(text):
         return Detection("ar", ARABIZI_CONFIDENCE, long_enough)
+    words = {SHORT_WORDS.get(w) for w in _WORD.findall(text.casefold())}
+    if not long_enough and len(words) == 1 and None not in words:
+        return Detection(words.pop(), 1.0, False)
     lingua = {
         _LINGUA[v.language]: float(v.value)
         for v in detector().compute_language_confidence_values(text)

@@ -18,6 +18,7 @@ NAMES = [
     ("Maria Rossi", "ITA"), ("Kwame Mensah", "GHA"), ("Yusuf Demir", "TUR"),
 ]  # fmt: skip
 VISA_TYPES = ["M", "Z", "Q1", "S1", "X1", "L"]
+PERMIT_TYPES = ["Z", "Q1", "S1", "X1"]  # residence permits: work, family, study
 EXPIRY_OFFSETS = [-20, 1, 7, 14, 30, 45, 200, 400]
 
 
@@ -33,13 +34,16 @@ def demo_csv(*, count: int = 24, seed: int = 2026, today: dt.date | None = None)
         expires = today + dt.timedelta(days=offset)
         kind = "residence_permit" if i % 3 == 0 else "visa"
         prefix = "RP" if kind == "residence_permit" else "V"
-        card_status = "expired" if offset < 0 else ("suspended" if i % 11 == 5 else "active")
+        card_expires = today + dt.timedelta(days=offset + 30)
+        card_status = (
+            "expired" if card_expires < today else ("suspended" if i % 11 == 5 else "active")
+        )
         writer.writerow(
             {
                 "card_number": f"YW{2016000000 + rng.randrange(10_000_000):010d}",
                 "card_status": card_status,
                 "card_issued_on": (today - dt.timedelta(days=700 + i)).isoformat(),
-                "card_expires_on": (today + dt.timedelta(days=offset + 30)).isoformat(),
+                "card_expires_on": card_expires.isoformat(),
                 "full_name": name if i < len(NAMES) else f"{name} {i}",
                 "date_of_birth": dt.date(
                     1970 + rng.randrange(30), 1 + rng.randrange(12), 1 + rng.randrange(28)
@@ -47,7 +51,9 @@ def demo_csv(*, count: int = 24, seed: int = 2026, today: dt.date | None = None)
                 "nationality": nationality,
                 "passport_number": f"{chr(65 + i % 26)}{rng.randrange(10**7, 10**8)}",
                 "document_kind": kind,
-                "visa_type": VISA_TYPES[i % len(VISA_TYPES)],
+                "visa_type": PERMIT_TYPES[i % len(PERMIT_TYPES)]
+                if kind == "residence_permit"
+                else VISA_TYPES[i % len(VISA_TYPES)],
                 "document_number": f"{prefix}{rng.randrange(10**8, 10**9)}",
                 "entries": ""
                 if kind == "residence_permit"

@@ -35,6 +35,14 @@ def test_short_messages_never_switch(short: str, conversation: str) -> None:
     assert decision.language == conversation
 
 
+@pytest.mark.parametrize(
+    ("short", "lang"), [("hola", "es"), ("Bonjour !", "fr"), ("merci", "fr"), ("hi", "en")]
+)
+def test_short_greeting_starts_a_conversation_in_its_language(short: str, lang: str) -> None:
+    assert decide(short, chosen=None, conversation=None, client=None).language == lang
+    assert decide(short, chosen=None, conversation="ru", client=None).language == "ru"
+
+
 def test_order_chosen_detected_conversation_client_default() -> None:
     long_ru = "Здравствуйте, подскажите как продлить визу"
     assert decide(long_ru, chosen="fr", conversation="en", client="es").source == "chosen"
