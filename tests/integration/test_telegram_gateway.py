@@ -10,8 +10,10 @@ import pytest
 import uvicorn
 import yaml
 
+from bot import texts
 from bot.db import upgrade
 from bot.gateway import create_app
+from bot.i18n import gettext
 from bot.settings import Settings
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import free_port
@@ -53,6 +55,47 @@ async def test_telegram_user_gets_answer_in_own_language(stack: Stack, tmp_path:
         assert sent["parse_mode"] == "HTML"
         assert len(fake.sent("setMyCommands")) == 6
         assert fake.sent("sendChatAction")[0]["action"] == "typing"
+    finally:
+        gw_server.should_exit = True
+        await gw_task
+        tg_server.should_exit = True
+        await tg_task
+
+
+async def test_telegram_user_links_and_manages_reminders(stack: Stack) -> None:
+    """/link through the real python-telegram-bot client, on the stack's database (the
+    action server reads the registry from it), then /reminders off with its button."""
+    from tests.people import OLGA
+
+    fake = FakeTelegram(TOKEN)
+    tg_server, tg_task = await serve(fake.app, free_port())
+    settings = Settings(  # type: ignore[call-arg]
+        DATABASE_URL=stack.database_url,
+        RASA_URL=stack.rasa_url,
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_BASE_URL=f"http://127.0.0.1:{tg_server.config.port}/bot",
+    )
+    gw_server, gw_task = await serve(create_app(settings), free_port())
+    try:
+        menus = await fake.wait_for("setMyCommands", 6, timeout=60)
+        english = next(m for m in menus if not m.get("language_code"))
+        assert {"link", "reminders", "unlink", "forget"} <= {
+            c["command"] for c in english["commands"]
+        }
+        user = 9002
+        fake.push_text(user, "/link", language_code="es")
+        intro, ask = await fake.wait_for("sendMessage", 2, timeout=60)
+        assert intro["text"] == gettext("es", texts.LINK_INTRO)  # the client's language
+        assert ask["text"] == gettext("es", texts.ASK_CARD)
+        fake.push_text(user, OLGA.card, language_code="es")
+        await fake.wait_for("sendMessage", 3, timeout=60)
+        fake.push_text(user, "3 de abril de 1990", language_code="es")
+        linked = (await fake.wait_for("sendMessage", 4, timeout=60))[3]
+        assert linked["text"] == gettext("es", texts.LINKED)
+        fake.push_text(user, "/reminders off", language_code="es")
+        off = (await fake.wait_for("sendMessage", 5, timeout=60))[4]
+        keyboard = off["reply_markup"]["inline_keyboard"]
+        assert [b["callback_data"] for row in keyboard for b in row] == ["/reminders on"]
     finally:
         gw_server.should_exit = True
         await gw_task
