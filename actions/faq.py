@@ -26,22 +26,28 @@ class ActionAnswerFaq(Action):
     ) -> list[dict[str, Any]]:
         lang = user_language(tracker)
         topic = (tracker.latest_message.get("intent") or {}).get("name") or ""
-        answer = common.answer_store().get(topic, lang) if topic.startswith(FAQ_PREFIX) else None
-        if answer is None:
-            dispatcher.utter_message(text=ui(lang, texts.NO_ANSWER_YET))
-            return finish(dispatcher, tracker, lang)
-        body = f"{answer.title}\n\n{answer.text}"
-        if answer.language != lang:
-            # Also counted for editors: the gateway stores the answer's language.
-            log.warning("answer fallback to English: topic=%s language=%s", topic, lang)
-            body = f"{ui(lang, texts.ANSWER_IN_ENGLISH)}\n\n{body}"
-        store = common.answer_store()
-        buttons = [button(store.title(t, lang), f"/{t}") for t in answer.follow_up]
-        buttons.append(button(ui(lang, texts.MENU), "/help"))
-        if lang != "zh":
-            # The same answer in Chinese, to show at a counter (handled by the gateway).
-            buttons.append(button(ui(lang, texts.SHOW_OFFICER), f"{OFFICER_PAYLOAD}{topic}"))
-        buttons.append(button(ui(lang, texts.HELPFUL), f"{VOTE_PAYLOAD}{topic} 1"))
-        buttons.append(button(ui(lang, texts.NOT_HELPFUL), f"{VOTE_PAYLOAD}{topic} 0"))
-        dispatcher.utter_message(text=body, buttons=buttons)
-        return finish(dispatcher, tracker, lang, answer_language=answer.language)
+        answered_in = utter_answer(dispatcher, lang, topic)
+        return finish(dispatcher, tracker, lang, answer_language=answered_in)
+
+
+def utter_answer(dispatcher: CollectingDispatcher, lang: str, topic: str) -> str | None:
+    """The answer on ``topic`` with its buttons; the language it was given in, if any."""
+    answer = common.answer_store().get(topic, lang) if topic.startswith(FAQ_PREFIX) else None
+    if answer is None:
+        dispatcher.utter_message(text=ui(lang, texts.NO_ANSWER_YET))
+        return None
+    body = f"{answer.title}\n\n{answer.text}"
+    if answer.language != lang:
+        # Also counted for editors: the gateway stores the answer's language.
+        log.warning("answer fallback to English: topic=%s language=%s", topic, lang)
+        body = f"{ui(lang, texts.ANSWER_IN_ENGLISH)}\n\n{body}"
+    store = common.answer_store()
+    buttons = [button(store.title(t, lang), f"/{t}") for t in answer.follow_up]
+    buttons.append(button(ui(lang, texts.MENU), "/help"))
+    if lang != "zh":
+        # The same answer in Chinese, to show at a counter (handled by the gateway).
+        buttons.append(button(ui(lang, texts.SHOW_OFFICER), f"{OFFICER_PAYLOAD}{topic}"))
+    buttons.append(button(ui(lang, texts.HELPFUL), f"{VOTE_PAYLOAD}{topic} 1"))
+    buttons.append(button(ui(lang, texts.NOT_HELPFUL), f"{VOTE_PAYLOAD}{topic} 0"))
+    dispatcher.utter_message(text=body, buttons=buttons)
+    return answer.language

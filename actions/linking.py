@@ -27,6 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from actions.common import (
+    answer_store,
     button,
     finish,
     in_transaction,
@@ -34,6 +35,7 @@ from actions.common import (
     ui,
     user_language,
 )
+from actions.faq import utter_answer
 from bot import accounts, texts
 from bot.registry.secrets import normalise_number
 from rasa_addons.entities import extract
@@ -59,11 +61,24 @@ def reset_form_slots() -> list[dict[str, Any]]:
     return [SlotSet(slot, None) for slot in FORM_SLOTS]
 
 
+# A question about one's own record is often a general one in disguise ("my visa ends
+# soon, how do I extend it?"): the form's first message offers the general answer too.
+GENERAL_TOPICS = {
+    "check_visa_status": ("faq_visa_extension", "faq_overstay"),
+    "check_card_status": ("faq_merchant_card_replace",),
+}
+
+
 def start_linking(
     dispatcher: CollectingDispatcher, tracker: Tracker, lang: str, *, then: str | None
 ) -> list[dict[str, Any]]:
     """Explain, then hand over to the form; ``then`` is the lookup to answer afterwards."""
-    dispatcher.utter_message(text=ui(lang, texts.LINK_INTRO))
+    store = answer_store()
+    topics = GENERAL_TOPICS.get(then or "", ())
+    dispatcher.utter_message(
+        text=ui(lang, texts.LINK_INTRO),
+        buttons=[button(store.title(topic, lang), f"/{topic}") for topic in topics],
+    )
     return [*reset_form_slots(), SlotSet(THEN, then), FollowupAction(FORM)]
 
 
@@ -172,6 +187,10 @@ class ValidateLinkForm(FormValidationAction):
         text = str(tracker.latest_message.get("text") or "")
         if _cancel_requested(tracker, text):
             return {slot: None, OUTCOME: "cancelled"}
+        intent = tracker.latest_message.get("intent") or {}
+        if str(intent.get("name")).startswith("faq_") and (intent.get("confidence") or 0) >= 0.8:
+            # A policy question (or its button) instead of an answer: stop and answer it.
+            return {slot: None, OUTCOME: f"faq:{intent['name']}"}
         misses = int(tracker.get_slot(MISSES) or 0) + 1
         if misses >= MAX_MISSES:
             return {slot: None, MISSES: misses, OUTCOME: "gave_up"}
@@ -274,6 +293,9 @@ class ActionLinkSubmit(Action):
         outcome = tracker.get_slot(OUTCOME)
         then = tracker.get_slot(THEN)
         done = [*reset_form_slots(), SlotSet(THEN, None)]
+        if str(outcome).startswith("faq:"):
+            answered_in = utter_answer(dispatcher, lang, str(outcome)[4:])
+            return finish(dispatcher, tracker, lang, answer_language=answered_in) + done
         if outcome in ("cancelled", "gave_up"):
             msgid = texts.LINK_CANCELLED if outcome == "cancelled" else texts.LINK_GAVE_UP
             dispatcher.utter_message(text=ui(lang, msgid))

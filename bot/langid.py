@@ -80,6 +80,7 @@ _SHORT_WORDS = {
 }  # fmt: skip
 SHORT_WORDS = {word: lang for lang, words in _SHORT_WORDS.items() for word in words}
 _WORD = re.compile(r"[^\W\d_]+")
+_KEYBOARD_PUNCTUATION = {"zh": "？！，。：；（）", "ar": "؟،؛"}
 LATIN_MIN_SHARE = 0.4
 LATIN_MIN_MARGIN = 0.1
 
@@ -120,6 +121,12 @@ def detect(text: str) -> Detection:
         return Detection(None, 0.0, False)
     if _ARABIZI.search(text):
         return Detection("ar", ARABIZI_CONFIDENCE, long_enough)
+    if not long_enough:
+        # A short Latin message typed on a Chinese or Arabic keyboard ("english？",
+        # "ok؟") keeps its keyboard's punctuation: a hint for a first message only.
+        for lang, marks in _KEYBOARD_PUNCTUATION.items():
+            if any(ch in marks for ch in text):
+                return Detection(lang, FIRST_MESSAGE_CONFIDENCE, False)
     words = {SHORT_WORDS.get(w) for w in _WORD.findall(text.casefold())}
     if not long_enough and len(words) == 1 and None not in words:
         return Detection(words.pop(), 1.0, False)

@@ -25,6 +25,10 @@ LANGUAGES = ("en", "fr", "es")
 _WORD = re.compile(r"[^\W\d_]+")
 MAX_N = 4
 ALPHA = 0.5
+# Whole words count this many times besides their character n-grams: in a code-mixed
+# message ("ma merchant card est active ?") the few function words of the main language
+# ("ma", "est") decide, and their n-grams alone are drowned by the English terms.
+WORD_WEIGHT = 2
 
 
 def ngrams(text: str) -> Iterable[str]:
@@ -33,6 +37,8 @@ def ngrams(text: str) -> Iterable[str]:
         for n in range(1, MAX_N + 1):
             for i in range(len(padded) - n + 1):
                 yield padded[i : i + n]
+        for _ in range(WORD_WEIGHT):
+            yield "w:" + word
 
 
 class NaiveBayes:

@@ -10,6 +10,7 @@ import itertools
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import yaml
 from babel.dates import format_date
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -126,6 +127,20 @@ async def test_cancel_in_the_middle_then_carry_on(live: Assistant) -> None:
     assert await chat.say("/cancel") == [ui("en", texts.LINK_CANCELLED)]
     replies = await chat.say("what are the emergency phone numbers?")
     assert "110" in replies[0]
+
+
+async def test_general_answer_offered_and_given_from_inside_the_form(
+    live: Assistant, stack: Stack
+) -> None:
+    chat = Chat(live)
+    await chat.say("/check_visa_status")
+    offered = [b.payload for b in chat.last[0].buttons]
+    assert offered == ["/faq_visa_extension", "/faq_overstay"]
+    replies = await chat.say(offered[0])  # tapped while the form waits for a card number
+    title = yaml.safe_load((stack.locales / "en" / "answers.yml").read_text(encoding="utf-8"))
+    assert replies[0].startswith(title["faq_visa_extension"]["title"].strip())
+    replies = await chat.say("hello")  # the form is over: a greeting is a greeting
+    assert replies == [ui("en", texts.GREETING)]
 
 
 async def test_lockout_after_five_mismatches_holds_and_alerts_staff(

@@ -427,3 +427,24 @@ def test_the_lockout_holds_for_any_sequence_of_attempts(
                 failures.append(now)
                 assert result.outcome == ("locked" if len(recent) + 1 >= 5 else "mismatch")
         s.rollback()
+
+
+async def test_a_policy_question_during_the_form_is_answered(registry: sessionmaker) -> None:  # type: ignore[type-arg]
+    messages, slots = await run(
+        ActionCheckVisaStatus(), tracker("visa ends?", intent="check_visa_status", active=False)
+    )
+    (intro,) = messages
+    assert [b["payload"] for b in intro["buttons"]] == ["/faq_visa_extension", "/faq_overstay"]
+    _, slots = await run(
+        ValidateLinkForm(),
+        tracker("/faq_visa_extension", intent="faq_visa_extension", fill="link_card"),
+    )
+    assert slots["link_outcome"] == "faq:faq_visa_extension" and slots["requested_slot"] is None
+    messages, slots = await run(
+        ActionLinkSubmit(), tracker(slots={"link_outcome": slots["link_outcome"]})
+    )
+    title = yaml.safe_load((ROOT / "locales/en/answers.yml").read_text())["faq_visa_extension"][
+        "title"
+    ]
+    assert messages[0]["text"].startswith(title.strip())
+    assert slots["link_outcome"] is None
