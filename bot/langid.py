@@ -169,4 +169,7 @@ def decide(
     client_lang = normalise_language(client)
     if client_lang:
         return Decision(client_lang, "client", found)
+    if found.language:
+        # Nothing else to go on: the detector's best guess beats a fixed default.
+        return Decision(found.language, "detected", found)
     return Decision(DEFAULT_LANGUAGE, "default", found)
