@@ -24,13 +24,7 @@ def test_eval_json_on_heldout_and_a_named_file(tmp_path: Path) -> None:
         "- intent: greet\n  examples: |\n    - bonjour à vous\n",
         encoding="utf-8",
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "nlu", "eval", "--json", str(extra)],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        timeout=600,
-    )
+    result = nlu_eval("--json", str(extra))
     assert result.returncode == 0, result.stdout + result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     # The last set named is reported: our two French examples.
@@ -39,15 +33,20 @@ def test_eval_json_on_heldout_and_a_named_file(tmp_path: Path) -> None:
     assert report["languages"]["fr"]["langid_accuracy"] is not None
 
 
-def test_heldout_split_meets_thresholds() -> None:
+def nlu_eval(*args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "nlu", "eval"],
+        [sys.executable, "-m", "bot.cli", "nlu", "eval", *args],
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,
         timeout=600,
     )
     print(result.stdout)
+    return result
+
+
+def test_heldout_split_meets_thresholds() -> None:
+    result = nlu_eval()
     assert result.returncode == 0, result.stdout + result.stderr
     for lang in SUPPORTED_LANGUAGES:
         assert f"\n{lang} " in result.stdout
@@ -58,14 +57,7 @@ def test_independent_set_meets_thresholds() -> None:
     saw neither it nor the held-out split; every file must pass the same thresholds."""
     files = sorted((PROJECT_ROOT / "tests/data/nlu_independent").glob("*.yml"))
     assert [f.stem for f in files] == sorted(SUPPORTED_LANGUAGES)
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "nlu", "eval", *map(str, files)],
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_ROOT,
-        timeout=600,
-    )
-    print(result.stdout)
+    result = nlu_eval(*map(str, files))
     assert result.returncode == 0, result.stdout + result.stderr
 
 

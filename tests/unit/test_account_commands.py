@@ -54,10 +54,17 @@ def test_parse(text: str, expected: account_commands.Command | None) -> None:
     assert account_commands.parse(text) == expected
 
 
-async def test_unlink(assistant: Assistant, sessions: sessionmaker[Session]) -> None:
+@pytest.fixture
+async def linked(assistant: Assistant, sessions: sessionmaker[Session]) -> Assistant:
+    """The assistant, with user u1 known and linked to Ahmed."""
     load_people(sessions)
     await say(assistant, "hello")
     link(sessions)
+    return assistant
+
+
+async def test_unlink(linked: Assistant, sessions: sessionmaker[Session]) -> None:
+    assistant = linked
     (reply,) = await say(assistant, "/unlink")
     assert reply.text == gettext("en", texts.UNLINKED)
     assert identity(sessions).resident_id is None
@@ -65,10 +72,8 @@ async def test_unlink(assistant: Assistant, sessions: sessionmaker[Session]) -> 
     assert reply.text == gettext("en", texts.NOT_LINKED)
 
 
-async def test_reminders_off_and_on(assistant: Assistant, sessions: sessionmaker[Session]) -> None:
-    load_people(sessions)
-    await say(assistant, "hello")
-    link(sessions)
+async def test_reminders_off_and_on(linked: Assistant, sessions: sessionmaker[Session]) -> None:
+    assistant = linked
     (off,) = await say(assistant, "/reminders off")
     assert off.text == gettext("en", texts.REMINDERS_OFF)
     assert [b.payload for b in off.buttons] == ["/reminders on"]
