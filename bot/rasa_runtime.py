@@ -134,8 +134,8 @@ def rasa_server_command(*, model: Path, port: int, token: str, endpoints: Path) 
         str(rasa_executable()),
         "run",
         "--enable-api",
-        "--auth-token",
-        token,
+        # One argument with "=": a token that starts with "-" is not read as an option.
+        f"--auth-token={token}",
         # Never a public interface: the REST webhook is not covered by the token.
         "--interface",
         "127.0.0.1",

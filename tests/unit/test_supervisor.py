@@ -62,3 +62,24 @@ def test_service_that_dies_while_starting_is_reported(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="broken exited with code 3"):
         wait_healthy(bad, timeout=30, say=lambda _s: None)
     assert "no config" in (tmp_path / "broken.log").read_text()
+
+
+def test_rasa_token_starting_with_a_dash_is_not_read_as_an_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """secrets.token_urlsafe() starts with "-" one time in 64: Rasa's argparse must still
+    read it as the token's value (it once failed to start: "expected one argument")."""
+    import argparse
+
+    from bot import rasa_runtime
+
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "rasa").touch()
+    monkeypatch.setattr(rasa_runtime, "RASA_VENV", tmp_path)
+    cmd = rasa_runtime.rasa_server_command(
+        model=tmp_path / "m.tar.gz", port=5005, token="-Xy_z", endpoints=tmp_path / "e.yml"
+    )
+    parser = argparse.ArgumentParser(exit_on_error=False)
+    parser.add_argument("-t", "--auth-token")
+    args, _ = parser.parse_known_args(cmd[2:])
+    assert args.auth_token == "-Xy_z"
