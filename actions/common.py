@@ -74,12 +74,14 @@ def finish(
     lang: str,
     *,
     answer_language: str | None = None,
+    awaiting: str | None = None,
 ) -> list[dict[str, Any]]:
     """Report the turn to the gateway and keep the language in its slot.
 
     The REST channel returns only what actions utter, so the intent and confidence that
     the gateway stores with the user's message travel as one custom message, which the
-    gateway strips before delivery.
+    gateway strips before delivery. ``awaiting`` tells the gateway what the question
+    just asked for, when it must treat the answer specially (bot.core).
     """
     intent = tracker.latest_message.get("intent") or {}
     dispatcher.utter_message(
@@ -89,6 +91,7 @@ def finish(
                 "confidence": intent.get("confidence"),
                 "language": lang,
                 "answer_language": answer_language,
+                "awaiting": awaiting,
             }
         }
     )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from typing import Any, ClassVar
 
 from babel.dates import format_date
@@ -47,7 +46,6 @@ CARD, DOB, PASSPORT = "link_card", "link_dob", "link_passport"
 AMBIGUOUS, MISSES, OUTCOME, THEN = "link_ambiguous", "link_misses", "link_outcome", "link_then"
 CHOICES = "link_choices"  # two readings of an ambiguous date, for the question to offer
 FORM_SLOTS = (CARD, DOB, PASSPORT, AMBIGUOUS, MISSES, OUTCOME, CHOICES)
-WHOLE_CARD = re.compile(r"^[A-Z]{0,3}\d{8,18}$")
 # After this many answers that cannot be read, the form stops by itself.
 MAX_MISSES = 3
 CANCEL_INTENTS = frozenset({"deny", "goodbye", "request_human"})
@@ -200,14 +198,10 @@ class ValidateLinkForm(FormValidationAction):
     async def validate_link_card(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        typed = str(value or "")
-        # The whole answer is the number (any case), or the number is inside a sentence.
-        whole = normalise_number(typed)
-        cards = [whole] if WHOLE_CARD.match(whole) else []
-        cards += [e.value for e in extract(typed) if e.entity == "card_number"]
-        if not cards:
+        card_ref = accounts.card_reference_in(str(value or ""), key=registry_key())
+        if card_ref is None:
             return self._miss(dispatcher, tracker, CARD, texts.NOT_A_CARD_NUMBER)
-        return {CARD: accounts.card_reference(cards[0], key=registry_key())}
+        return {CARD: card_ref}
 
     async def validate_link_dob(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -267,7 +261,9 @@ class _AskSlot:
             events.append(SlotSet(CHOICES, None))
         else:
             dispatcher.utter_message(text=ui(lang, self.msgid), buttons=[cancel])
-        return finish(dispatcher, tracker, lang) + events
+        # The gateway turns the next message into a card reference before Rasa sees it.
+        awaiting = "card_number" if self.slot == CARD else None
+        return finish(dispatcher, tracker, lang, awaiting=awaiting) + events
 
 
 class ActionAskLinkCard(_AskSlot, Action):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from typing import Literal
@@ -34,7 +35,12 @@ from bot.models import (
     utcnow,
 )
 from bot.registry.secrets import digits_hash, digits_only, normalise_number, number_hash
+from rasa_addons.entities import extract
 
+# How a card reference travels in place of the typed number (see bot.core).
+CARD_REF_TOKEN = "cardref:"
+_CARD_REF = re.compile(r"^cardref:([nd]:[0-9a-f]{64})$")
+_WHOLE_CARD = re.compile(r"^[A-Z]{0,3}\d{8,18}$")
 MAX_FAILURES = 5
 FAILURE_WINDOW = dt.timedelta(hours=24)
 
@@ -51,6 +57,30 @@ def card_reference(raw: str, *, key: bytes) -> str:
     if any(ch.isalpha() for ch in number):
         return "n:" + number_hash(number, key=key)
     return "d:" + digits_hash(digits_only(number), key=key)
+
+
+def typed_card_number(text: str) -> str | None:
+    """The card number in what a user typed: the whole answer ("yw 2016-0012-34"), or
+    a number inside a sentence ("my card is YW2016001234")."""
+    whole = normalise_number(text)
+    if _WHOLE_CARD.match(whole):
+        return whole
+    return next((e.value for e in extract(text) if e.entity == "card_number"), None)
+
+
+def card_reference_token(text: str, *, key: bytes) -> str | None:
+    """The typed card number replaced by its reference, for the gateway to send instead."""
+    number = typed_card_number(text)
+    return CARD_REF_TOKEN + card_reference(number, key=key) if number else None
+
+
+def card_reference_in(text: str, *, key: bytes) -> str | None:
+    """The card reference in an answer: sent as a token by the gateway, or typed."""
+    token = _CARD_REF.match(text.strip())
+    if token:
+        return token.group(1)
+    number = typed_card_number(text)
+    return card_reference(number, key=key) if number else None
 
 
 def identity_by_public_id(session: Session, *, public_id: str) -> ChatIdentity | None:
@@ -197,6 +227,7 @@ def forget(session: Session, *, identity: ChatIdentity) -> Forgotten:
     identity.language_chosen = False
     identity.client_language = None
     identity.reminders_enabled = True
+    identity.awaiting = None
     identity.public_id = str(uuid.uuid4())
     session.flush()
     return Forgotten(messages=messages, conversations=len(conv_ids))

@@ -18,7 +18,7 @@ from babel.numbers import format_decimal
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import account_commands, langid, store, texts
+from bot import account_commands, accounts, langid, store, texts
 from bot.answers import AnswerStore
 from bot.db import transaction
 from bot.errors import AssistantUnavailable
@@ -62,8 +62,12 @@ class Assistant:
         intents: frozenset[str],
         max_message_chars: int = 2000,
         answers: AnswerStore | None = None,
+        registry_key: bytes | None = None,
     ) -> None:
         self.sessions = sessions
+        # With the registry's key, a card number typed in answer to the link form is
+        # sent to Rasa as its keyed hash: Rasa's conversation state never holds it.
+        self._registry_key = registry_key
         self._rasa = rasa
         self._intents = intents
         self._max_chars = max_message_chars
@@ -92,7 +96,9 @@ class Assistant:
 
     async def _handle(self, inbound: Inbound) -> list[Outbound]:
         # 1. Store first, exactly as received.
-        def store_inbound(session: Session) -> tuple[int, str, str | None, str | None]:
+        def store_inbound(
+            session: Session,
+        ) -> tuple[int, str, str | None, str | None, str | None]:
             identity = store.get_or_create_identity(
                 session,
                 channel=inbound.channel,
@@ -104,9 +110,10 @@ class Assistant:
                 session, conversation=conv, text=inbound.text, kind=inbound.kind
             )
             chosen = identity.language if identity.language_chosen else None
-            return msg.id, identity.public_id, chosen, conv.language or identity.language
+            lang = conv.language or identity.language
+            return msg.id, identity.public_id, chosen, lang, identity.awaiting
 
-        msg_id, sender, chosen, conv_lang = await self._db(store_inbound)
+        msg_id, sender, chosen, conv_lang, awaiting = await self._db(store_inbound)
         cleaned = clean(inbound.text, max_chars=self._max_chars)
         text = cleaned.text
 
@@ -150,6 +157,9 @@ class Assistant:
             )
 
         rasa_text = self._rasa_text(text)
+        if awaiting == "card_number" and self._registry_key and not text.startswith("/"):
+            token = accounts.card_reference_token(text, key=self._registry_key)
+            rasa_text = token or rasa_text
         notices: list[Outbound] = []
         if cleaned.truncated:
             notices.append(
@@ -272,6 +282,7 @@ class Assistant:
                     msg.text = store.REDACTED
                 msg.intent = turn.intent
                 msg.confidence = turn.confidence
+                msg.conversation.identity.awaiting = turn.awaiting
                 msg.answer_language = turn.answer_language
             for out in replies:
                 store.record_outbound(

@@ -45,6 +45,7 @@ def build_assistant(settings: Settings) -> tuple[Assistant, RasaClient]:
         intents=domain_intents(),
         max_message_chars=settings.max_message_chars,
         answers=AnswerStore(settings.locales_dir, settings.locales_dir / "office.yml"),
+        registry_key=settings.registry_hash_key.encode(),
     )
     return assistant, rasa
 

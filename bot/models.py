@@ -54,6 +54,9 @@ class ChatIdentity(Base):
     reminders_enabled: Mapped[bool] = mapped_column(default=True)
     # Set when the platform says the user blocked the bot: no more messages are tried.
     blocked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # What the assistant's last question asked for, when the gateway must treat the answer
+    # specially ("card_number": replaced by its keyed hash before Rasa sees it).
+    awaiting: Mapped[str | None] = mapped_column(String(24))
 
     conversations: Mapped[list[Conversation]] = relationship(back_populates="identity")
 

@@ -30,6 +30,8 @@ class RasaTurn:
     answer_language: str | None = None
     # The user's message answered an identity question: keep it out of the transcript.
     redact: bool = False
+    # What the last question asked for ("card_number"), see bot.core.
+    awaiting: str | None = None
 
 
 def parse_webhook_response(body: Any) -> RasaTurn:
@@ -50,6 +52,8 @@ def parse_webhook_response(body: Any) -> RasaTurn:
             turn.confidence = float(conf) if isinstance(conf, int | float) else None
             turn.language = meta.get("language")
             turn.answer_language = meta.get("answer_language")
+            awaiting = meta.get("awaiting")
+            turn.awaiting = awaiting if isinstance(awaiting, str) else None
             continue
         text = item.get("text")
         if not isinstance(text, str) or not text:

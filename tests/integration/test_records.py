@@ -9,6 +9,7 @@ import datetime as dt
 import itertools
 from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 import yaml
 from babel.dates import format_date
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import store, texts
+from bot import accounts, store, texts
 from bot.core import Assistant
 from bot.db import make_engine, make_sessionmaker
 from bot.i18n import gettext
@@ -26,7 +27,7 @@ from bot.models import ChatIdentity, StaffAlert
 from bot.rasa_client import RasaClient
 from bot.rasa_runtime import domain_intents
 from tests.integration.conftest import Stack
-from tests.people import AHMED, OLGA, PEOPLE, TWIN_A, TWIN_B, Person
+from tests.people import AHMED, OLGA, PEOPLE, TWIN_A, TWIN_B, Person, registry_key
 
 pytestmark = pytest.mark.integration
 _users = itertools.count()
@@ -42,7 +43,9 @@ def stack_sessions(stack: Stack) -> Iterator[sessionmaker[Session]]:
 @pytest.fixture
 async def live(stack: Stack, stack_sessions: sessionmaker[Session]) -> AsyncIterator[Assistant]:
     rasa = RasaClient(stack.rasa_url, timeout_s=60)
-    yield Assistant(sessions=stack_sessions, rasa=rasa, intents=domain_intents())
+    yield Assistant(
+        sessions=stack_sessions, rasa=rasa, intents=domain_intents(), registry_key=registry_key()
+    )
     await rasa.aclose()
 
 
@@ -66,8 +69,14 @@ def ui(lang: str, msgid: str, **params: object) -> str:
     return gettext(lang, msgid, hotline="12367", **params)
 
 
+def sender_of(sessions: sessionmaker[Session], user: str) -> str:
+    with sessions() as s:
+        me = s.scalars(select(ChatIdentity).where(ChatIdentity.external_id == user)).one()
+        return me.public_id
+
+
 async def test_unlinked_question_links_then_answers_it(
-    live: Assistant, stack_sessions: sessionmaker[Session]
+    live: Assistant, stack: Stack, stack_sessions: sessionmaker[Session]
 ) -> None:
     chat = Chat(live)
     assert await chat.say("is my merchant card still valid?") == [
@@ -91,6 +100,13 @@ async def test_unlinked_question_links_then_answers_it(
         ]
     # The answers to identity questions are not kept; the questions are.
     assert inbound == ["is my merchant card still valid?"] + [store.REDACTED] * 3
+    # Rasa's conversation state never held the number: the gateway sent its keyed hash.
+    tracker = httpx.get(
+        f"{stack.rasa_url}/conversations/{sender_of(stack_sessions, chat.user)}/tracker",
+        params={"token": stack.token},
+    ).text
+    assert "001234" not in tracker and "0012-34" not in tracker and "0012 34" not in tracker
+    assert accounts.card_reference(AHMED.card, key=registry_key()) in tracker
     # Linked now: the next question is answered straight away.
     (visa, step) = await chat.say("when does my visa expire")
     assert "••••6701" in visa and "in 12 days" in visa
@@ -210,7 +226,10 @@ def test_no_sequence_reveals_another_residents_data(
         engine = make_engine(stack.database_url)
         rasa = RasaClient(stack.rasa_url, timeout_s=60)
         assistant = Assistant(
-            sessions=make_sessionmaker(engine), rasa=rasa, intents=domain_intents()
+            sessions=make_sessionmaker(engine),
+            rasa=rasa,
+            intents=domain_intents(),
+            registry_key=registry_key(),
         )
         chat = Chat(assistant)
         try:

@@ -174,3 +174,37 @@ def test_cli_lists_open_staff_alerts(
         get_settings.cache_clear()
     out = capsys.readouterr().out
     assert "link_lockout: 5 failed attempts" in out and "1 open alerts" in out
+
+
+async def test_card_number_reaches_rasa_only_as_its_keyed_hash(
+    sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    from bot.rasa_client import RasaClient
+    from bot.rasa_runtime import domain_intents
+
+    key = registry_key()
+    assistant = Assistant(
+        sessions=sessions,
+        rasa=RasaClient("http://rasa.test", transport=fake_rasa.transport()),
+        intents=domain_intents(),
+        registry_key=key,
+    )
+
+    def asks_for_card(body: dict) -> httpx.Response:  # type: ignore[type-arg]
+        return httpx.Response(
+            200,
+            json=[
+                {"text": "Please type your card number"},
+                {"custom": {"turn": {"intent": "link_account", "awaiting": "card_number"}}},
+            ],
+        )
+
+    fake_rasa.handler = asks_for_card
+    await say(assistant, "link my card")
+    fake_rasa.handler = fake_rasa.echo_intent  # the next turn asks for nothing
+    await say(assistant, "ｙｗ ２０１６ ００１２ ３４")
+    await say(assistant, "YW 2016 0012 34")
+    sent = [r["message"] for r in fake_rasa.requests]
+    assert sent[0] == "link my card"
+    assert sent[1] == "cardref:" + accounts.card_reference("YW2016001234", key=key)
+    assert sent[2] == "YW 2016 0012 34"  # no longer awaited: sent as typed

@@ -448,3 +448,13 @@ async def test_a_policy_question_during_the_form_is_answered(registry: sessionma
     ]
     assert messages[0]["text"].startswith(title.strip())
     assert slots["link_outcome"] is None
+
+
+async def test_the_gateways_card_reference_is_accepted_as_the_answer(
+    registry: sessionmaker,  # type: ignore[type-arg]
+) -> None:
+    ref = accounts.card_reference(AHMED.card, key=registry_key())
+    _, slots = await run(ValidateLinkForm(), tracker(f"cardref:{ref}", fill="link_card"))
+    assert slots["link_card"] == ref
+    _, slots = await run(ValidateLinkForm(), tracker("cardref:n:nothex", fill="link_card"))
+    assert slots["link_card"] is None
