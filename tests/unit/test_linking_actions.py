@@ -105,7 +105,15 @@ async def link(registry: sessionmaker, card: str, born: str, passport: str | Non
 
 @pytest.mark.parametrize(
     "typed",
-    ["YW 2016 0012 34", "yw2016-0012-34 ", "ＹＷ２０１６００１２３４", "my card is YW2016001234"],
+    [
+        "YW 2016 0012 34",
+        "yw2016-0012-34 ",
+        "ＹＷ２０１６００１２３４",
+        "my card is YW2016001234",
+        "رقم بطاقتي YW٢٠١٦٠٠١٢٣٤",  # right-to-left text, Arabic-Indic digits
+        "<b>YW2016001234</b>",  # markup is text
+        "卡号：YW2016001234，谢谢",
+    ],
 )
 async def test_card_number_accepted_with_spaces_dashes_full_width(
     registry: sessionmaker,
