@@ -67,12 +67,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         telegram = None
         if settings.telegram_bot_token:
-            from bot.channels.telegram import build_application, schedule_reminders, set_commands
+            from bot.channels.telegram import (
+                build_application,
+                schedule_reminders,
+                schedule_staff_alerts,
+                set_commands,
+            )
 
             telegram = build_application(
                 settings.telegram_bot_token, assistant, base_url=settings.telegram_base_url
             )
             schedule_reminders(telegram, assistant.sessions)
+            if settings.staff_telegram_chat_id:
+                schedule_staff_alerts(
+                    telegram, assistant.sessions, chat_id=settings.staff_telegram_chat_id
+                )
             await telegram.initialize()
             await set_commands(telegram)
             await telegram.start()

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
         default="https://api.telegram.org/bot", alias="TELEGRAM_BASE_URL"
     )
 
+    # A Telegram chat (e.g. the service center's staff group) that gets staff alerts.
+    staff_telegram_chat_id: str = Field(default="", alias="STAFF_TELEGRAM_CHAT_ID")
+
     max_message_chars: int = Field(default=2000, alias="MAX_MESSAGE_CHARS")
     # Key of the hashes under which card and passport numbers are stored (bot.registry).
     # The development default is public and fixed so that demo data stays linkable.

@@ -29,6 +29,7 @@ from telegram.ext import (
 )
 
 from bot import texts
+from bot.alerts import forward_alerts
 from bot.core import Assistant
 from bot.i18n import SUPPORTED_LANGUAGES, gettext
 from bot.messages import Button, Inbound, Kind, Outbound
@@ -188,3 +189,29 @@ def schedule_reminders(app: Application, sessions: sessionmaker[Session]) -> Non
         )
 
     app.job_queue.run_daily(job, time=REMINDER_TIME, name="reminders")
+
+
+ALERT_INTERVAL_S = 60.0
+
+
+def schedule_staff_alerts(
+    app: Application,  # type: ignore[type-arg]
+    sessions: sessionmaker[Session],
+    *,
+    chat_id: str,
+    first_s: float = 5.0,
+) -> None:
+    """Forward new staff alerts (lockouts) to the staff's Telegram chat every minute."""
+    if app.job_queue is None:  # pragma: no cover - the job-queue extra is a dependency
+        log.error("no JobQueue: staff alerts are not forwarded")
+        return
+
+    async def send(text: str) -> None:
+        await app.bot.send_message(chat_id, text)
+
+    async def job(context: ContextTypes.DEFAULT_TYPE) -> None:
+        sent = await forward_alerts(sessions, send=send)
+        if sent:
+            log.info("staff alerts: %s sent to the staff chat", sent)
+
+    app.job_queue.run_repeating(job, interval=ALERT_INTERVAL_S, first=first_s, name="alerts")

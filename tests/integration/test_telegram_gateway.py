@@ -101,3 +101,40 @@ async def test_telegram_user_links_and_manages_reminders(stack: Stack) -> None:
         await gw_task
         tg_server.should_exit = True
         await tg_task
+
+
+async def test_staff_alerts_reach_the_staff_chat(tmp_path: Path) -> None:
+    """A lockout alert in the database reaches STAFF_TELEGRAM_CHAT_ID through the gateway's
+    JobQueue and the real python-telegram-bot client, once."""
+    from bot import accounts
+    from bot.db import make_engine, make_sessionmaker, transaction
+    from bot.models import ChatIdentity
+
+    fake = FakeTelegram(TOKEN)
+    tg_server, tg_task = await serve(fake.app, free_port())
+    db = f"sqlite:///{tmp_path / 'alerts.db'}"
+    upgrade(db)
+    engine = make_engine(db)
+    with transaction(make_sessionmaker(engine)) as s:
+        me = ChatIdentity(channel="telegram", external_id="31337")
+        s.add(me)
+        s.flush()
+        accounts.raise_alert(s, kind="link_lockout", identity_id=me.id, details="5 failed")
+    engine.dispose()
+    settings = Settings(  # type: ignore[call-arg]
+        DATABASE_URL=db,
+        RASA_URL="http://127.0.0.1:9",  # not needed: no user writes
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_BASE_URL=f"http://127.0.0.1:{tg_server.config.port}/bot",
+        STAFF_TELEGRAM_CHAT_ID="-1001234",
+    )
+    gw_server, gw_task = await serve(create_app(settings), free_port())
+    try:
+        (alert,) = await fake.wait_for("sendMessage", 1, timeout=30)
+        assert str(alert["chat_id"]) == "-1001234"
+        assert alert["text"].startswith("Staff alert #1 (link_lockout): 5 failed")
+    finally:
+        gw_server.should_exit = True
+        await gw_task
+        tg_server.should_exit = True
+        await tg_task
