@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Literal
@@ -39,7 +40,7 @@ from rasa_addons.entities import extract
 
 # How a card reference travels in place of the typed number (see bot.core).
 CARD_REF_TOKEN = "cardref:"
-_CARD_REF = re.compile(r"^cardref:([nd]:[0-9a-f]{64})$")
+_CARD_REF = re.compile(r"(?<![\w:])cardref:([nd]:[0-9a-f]{64})(?![0-9a-f])")
 _WHOLE_CARD = re.compile(r"^[A-Z]{0,3}\d{8,18}$")
 MAX_FAILURES = 5
 FAILURE_WINDOW = dt.timedelta(hours=24)
@@ -68,15 +69,22 @@ def typed_card_number(text: str) -> str | None:
     return next((e.value for e in extract(text) if e.entity == "card_number"), None)
 
 
-def card_reference_token(text: str, *, key: bytes) -> str | None:
-    """The typed card number replaced by its reference, for the gateway to send instead."""
-    number = typed_card_number(text)
-    return CARD_REF_TOKEN + card_reference(number, key=key) if number else None
+def replace_card_number(text: str, *, key: bytes) -> str | None:
+    """The text with its card number replaced by the number's reference, or None when it
+    holds none. The rest of the message stays, so that Rasa still reads its words."""
+    text = unicodedata.normalize("NFKC", text)
+    if _WHOLE_CARD.match(normalise_number(text)):
+        return CARD_REF_TOKEN + card_reference(text, key=key)
+    found = next((e for e in extract(text) if e.entity == "card_number"), None)
+    if found is None:
+        return None
+    token = CARD_REF_TOKEN + card_reference(found.value, key=key)
+    return text[: found.start] + token + text[found.end :]
 
 
 def card_reference_in(text: str, *, key: bytes) -> str | None:
-    """The card reference in an answer: sent as a token by the gateway, or typed."""
-    token = _CARD_REF.match(text.strip())
+    """The card reference in an answer: put there by the gateway, or typed as a number."""
+    token = _CARD_REF.search(text)
     if token:
         return token.group(1)
     number = typed_card_number(text)

@@ -158,8 +158,8 @@ class Assistant:
 
         rasa_text = self._rasa_text(text)
         if awaiting == "card_number" and self._registry_key and not text.startswith("/"):
-            token = accounts.card_reference_token(text, key=self._registry_key)
-            rasa_text = token or rasa_text
+            replaced = accounts.replace_card_number(text, key=self._registry_key)
+            rasa_text = replaced or rasa_text
         notices: list[Outbound] = []
         if cleaned.truncated:
             notices.append(

@@ -208,3 +208,16 @@ async def test_card_number_reaches_rasa_only_as_its_keyed_hash(
     assert sent[0] == "link my card"
     assert sent[1] == "cardref:" + accounts.card_reference("YW2016001234", key=key)
     assert sent[2] == "YW 2016 0012 34"  # no longer awaited: sent as typed
+
+
+def test_card_number_inside_a_sentence_is_replaced_and_the_words_stay() -> None:
+    key = registry_key()
+    ref = accounts.card_reference("YW2016001234", key=key)
+    assert accounts.replace_card_number("my card YW 2016 0012 34 is lost", key=key) == (
+        f"my card cardref:{ref} is lost"
+    )
+    assert accounts.replace_card_number("بطاقتي YW٢٠١٦٠٠١٢٣٤ ضاعت", key=key) == (
+        f"بطاقتي cardref:{ref} ضاعت"
+    )
+    assert accounts.replace_card_number("no number here", key=key) is None
+    assert accounts.card_reference_in(f"my card cardref:{ref} is lost", key=key) == ref
