@@ -223,7 +223,12 @@ class ValidateLinkForm(FormValidationAction):
         def count(session: Session) -> int:
             return len(accounts.candidates(session, card_ref=str(card_ref), date_of_birth=born))
 
-        ambiguous = bool(card_ref) and await in_transaction(count) > 1
+        try:
+            ambiguous = bool(card_ref) and await in_transaction(count) > 1
+        except SQLAlchemyError:
+            # The comparison in action_link_submit will say the registry is unavailable.
+            log.exception("registry unavailable")
+            ambiguous = False
         return {DOB: born.isoformat(), AMBIGUOUS: ambiguous}
 
     async def validate_link_passport(

@@ -466,3 +466,20 @@ async def test_the_gateways_card_reference_is_accepted_as_the_answer(
     assert slots["link_card"] == ref
     _, slots = await run(ValidateLinkForm(), tracker("cardref:n:nothex", fill="link_card"))
     assert slots["link_card"] is None
+
+
+async def test_database_down_during_the_form_ends_with_a_clear_answer(
+    registry: sessionmaker,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[type-arg]
+) -> None:
+    def down() -> sessionmaker:  # type: ignore[type-arg]
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(actions.common, "db_sessions", down)
+    card = accounts.card_reference(AHMED.card, key=registry_key())
+    _, slots = await run(
+        ValidateLinkForm(), tracker("1985-04-03", fill="link_dob", slots={"link_card": card})
+    )
+    assert slots["link_dob"] == "1985-04-03" and slots["requested_slot"] is None
+    messages, _ = await link(registry, AHMED.card, "1985-04-03")
+    assert [m["text"] for m in messages] == [ui("en", texts.RECORDS_UNAVAILABLE)]
