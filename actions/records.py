@@ -58,17 +58,13 @@ class Row:
     entries: str | None = None
 
 
-def when(lang: str, days: int) -> str:
-    return days_away(lang, days, today_word=ui(lang, texts.TODAY))
-
-
 def describe(lang: str, row: Row, today: dt.date) -> str:
     days = (row.expires_on - today).days
     ended = days < 0 or row.status == "expired"
     params = {
         "status": ui(lang, STATUS_WORDS.get(row.status, row.status)),
         "date": format_date(row.expires_on, format="long", locale=lang),
-        "when": when(lang, days),
+        "when": days_away(lang, days),
     }
     if row.kind == "merchant_card":
         msgid = texts.CARD_ENDED_ON if ended else texts.CARD_VALID_UNTIL

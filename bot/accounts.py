@@ -35,7 +35,7 @@ from bot.models import (
     TravelDocument,
     utcnow,
 )
-from bot.registry.secrets import digits_hash, digits_only, normalise_number, number_hash
+from bot.registry.secrets import digits_hash, normalise_number, number_hash
 from rasa_addons.entities import extract
 
 # How a card reference travels in place of the typed number (see bot.core).
@@ -57,7 +57,7 @@ def card_reference(raw: str, *, key: bytes) -> str:
     number = normalise_number(raw)
     if any(ch.isalpha() for ch in number):
         return "n:" + number_hash(number, key=key)
-    return "d:" + digits_hash(digits_only(number), key=key)
+    return "d:" + digits_hash(number, key=key)
 
 
 def typed_card_number(text: str) -> str | None:

@@ -16,6 +16,7 @@ from babel import Locale
 from babel.dates import format_timedelta
 from babel.support import Translations
 
+from bot import texts
 from bot.settings import PROJECT_ROOT
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "zh", "ar", "ru", "fr", "es")
@@ -55,10 +56,10 @@ def text_direction(lang: str | None) -> str:
     return "rtl" if lang in RTL_LANGUAGES else "ltr"
 
 
-def days_away(lang: str, days: int, *, today_word: str) -> str:
-    """ "in 12 days", "через 12 дней", "3 days ago": Babel knows each language's plurals."""
+def days_away(lang: str, days: int) -> str:
+    """ "in 12 days", "через 12 дней", "3 days ago", "today": Babel knows the plurals."""
     if days == 0:
-        return today_word
+        return gettext(lang, texts.TODAY)
     return format_timedelta(
         dt.timedelta(days=days), granularity="day", threshold=100_000, add_direction=True,
         locale=lang,

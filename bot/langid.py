@@ -127,9 +127,10 @@ def detect(text: str) -> Detection:
         for lang, marks in _KEYBOARD_PUNCTUATION.items():
             if any(ch in marks for ch in text):
                 return Detection(lang, FIRST_MESSAGE_CONFIDENCE, False)
-    words = {SHORT_WORDS.get(w) for w in _WORD.findall(text.casefold())}
-    if not long_enough and len(words) == 1 and None not in words:
-        return Detection(words.pop(), 1.0, False)
+    if not long_enough:
+        words = {SHORT_WORDS.get(w) for w in _WORD.findall(text.casefold())}
+        if len(words) == 1 and None not in words:
+            return Detection(words.pop(), 1.0, False)
     lingua = {
         _LINGUA[v.language]: float(v.value)
         for v in detector().compute_language_confidence_values(text)

@@ -145,7 +145,7 @@ def reminder_text(due: Due, lang: str) -> str:
         document=document,
         last4=due.last4,
         date=date,
-        when=days_away(lang, due.days_left, today_word=gettext(lang, texts.TODAY)),
+        when=days_away(lang, due.days_left),
     )
 
 

@@ -364,14 +364,20 @@ async def test_linked_resident_without_records_gets_a_way_to_a_person(
     assert [m["text"] for m in messages] == [ui("en", texts.NO_CARD_RECORD)]
 
 
-async def test_database_down_gets_a_clear_answer(
-    registry: sessionmaker,
-    monkeypatch: pytest.MonkeyPatch,  # type: ignore[type-arg]
-) -> None:
+def registry_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on every database call of the actions fails as with a dead server."""
+
     def down() -> sessionmaker:  # type: ignore[type-arg]
         raise OperationalError("SELECT 1", {}, Exception("connection refused"))
 
     monkeypatch.setattr(actions.common, "db_sessions", down)
+
+
+async def test_database_down_gets_a_clear_answer(
+    registry: sessionmaker,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[type-arg]
+) -> None:
+    registry_down(monkeypatch)
     messages, _ = await run(
         ActionCheckVisaStatus(), tracker(intent="check_visa_status", active=False)
     )
@@ -472,10 +478,7 @@ async def test_database_down_during_the_form_ends_with_a_clear_answer(
     registry: sessionmaker,
     monkeypatch: pytest.MonkeyPatch,  # type: ignore[type-arg]
 ) -> None:
-    def down() -> sessionmaker:  # type: ignore[type-arg]
-        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
-
-    monkeypatch.setattr(actions.common, "db_sessions", down)
+    registry_down(monkeypatch)
     card = accounts.card_reference(AHMED.card, key=registry_key())
     _, slots = await run(
         ValidateLinkForm(), tracker("1985-04-03", fill="link_dob", slots={"link_card": card})
