@@ -4,6 +4,8 @@ Bot API, and a Telegram user's question is answered by the real Rasa and action 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -33,19 +35,34 @@ async def serve(app: object, port: int) -> tuple[uvicorn.Server, asyncio.Task[No
     return server, task
 
 
-async def test_telegram_user_gets_answer_in_own_language(stack: Stack, tmp_path: Path) -> None:
+@asynccontextmanager
+async def gateway_and_fake_telegram(
+    database_url: str, rasa_url: str, **settings: str
+) -> AsyncIterator[FakeTelegram]:
+    """The gateway app served over HTTP, polling a fake Bot API served over HTTP."""
     fake = FakeTelegram(TOKEN)
     tg_server, tg_task = await serve(fake.app, free_port())
-    db = f"sqlite:///{tmp_path / 'tg.db'}"
-    upgrade(db)
-    settings = Settings(  # type: ignore[call-arg]
-        DATABASE_URL=db,
-        RASA_URL=stack.rasa_url,
+    config = Settings(  # type: ignore[call-arg]
+        DATABASE_URL=database_url,
+        RASA_URL=rasa_url,
         TELEGRAM_BOT_TOKEN=TOKEN,
         TELEGRAM_BASE_URL=f"http://127.0.0.1:{tg_server.config.port}/bot",
+        **settings,
     )
-    gw_server, gw_task = await serve(create_app(settings), free_port())
+    gw_server, gw_task = await serve(create_app(config), free_port())
     try:
+        yield fake
+    finally:
+        gw_server.should_exit = True
+        await gw_task
+        tg_server.should_exit = True
+        await tg_task
+
+
+async def test_telegram_user_gets_answer_in_own_language(stack: Stack, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'tg.db'}"
+    upgrade(db)
+    async with gateway_and_fake_telegram(db, stack.rasa_url) as fake:
         fake.push_text(
             9001, "Здравствуйте! Что делать, если я потерял паспорт?", language_code="en"
         )
@@ -55,11 +72,6 @@ async def test_telegram_user_gets_answer_in_own_language(stack: Stack, tmp_path:
         assert sent["parse_mode"] == "HTML"
         assert len(fake.sent("setMyCommands")) == 6
         assert fake.sent("sendChatAction")[0]["action"] == "typing"
-    finally:
-        gw_server.should_exit = True
-        await gw_task
-        tg_server.should_exit = True
-        await tg_task
 
 
 async def test_telegram_user_links_and_manages_reminders(stack: Stack) -> None:
@@ -67,16 +79,7 @@ async def test_telegram_user_links_and_manages_reminders(stack: Stack) -> None:
     action server reads the registry from it), then /reminders off with its button."""
     from tests.people import OLGA
 
-    fake = FakeTelegram(TOKEN)
-    tg_server, tg_task = await serve(fake.app, free_port())
-    settings = Settings(  # type: ignore[call-arg]
-        DATABASE_URL=stack.database_url,
-        RASA_URL=stack.rasa_url,
-        TELEGRAM_BOT_TOKEN=TOKEN,
-        TELEGRAM_BASE_URL=f"http://127.0.0.1:{tg_server.config.port}/bot",
-    )
-    gw_server, gw_task = await serve(create_app(settings), free_port())
-    try:
+    async with gateway_and_fake_telegram(stack.database_url, stack.rasa_url) as fake:
         menus = await fake.wait_for("setMyCommands", 6, timeout=60)
         english = next(m for m in menus if not m.get("language_code"))
         assert {"link", "reminders", "unlink", "forget"} <= {
@@ -96,11 +99,6 @@ async def test_telegram_user_links_and_manages_reminders(stack: Stack) -> None:
         off = (await fake.wait_for("sendMessage", 5, timeout=60))[4]
         keyboard = off["reply_markup"]["inline_keyboard"]
         assert [b["callback_data"] for row in keyboard for b in row] == ["/reminders on"]
-    finally:
-        gw_server.should_exit = True
-        await gw_task
-        tg_server.should_exit = True
-        await tg_task
 
 
 async def test_staff_alerts_reach_the_staff_chat(tmp_path: Path) -> None:
@@ -110,8 +108,6 @@ async def test_staff_alerts_reach_the_staff_chat(tmp_path: Path) -> None:
     from bot.db import make_engine, make_sessionmaker, transaction
     from bot.models import ChatIdentity
 
-    fake = FakeTelegram(TOKEN)
-    tg_server, tg_task = await serve(fake.app, free_port())
     db = f"sqlite:///{tmp_path / 'alerts.db'}"
     upgrade(db)
     engine = make_engine(db)
@@ -121,20 +117,10 @@ async def test_staff_alerts_reach_the_staff_chat(tmp_path: Path) -> None:
         s.flush()
         accounts.raise_alert(s, kind="link_lockout", identity_id=me.id, details="5 failed")
     engine.dispose()
-    settings = Settings(  # type: ignore[call-arg]
-        DATABASE_URL=db,
-        RASA_URL="http://127.0.0.1:9",  # not needed: no user writes
-        TELEGRAM_BOT_TOKEN=TOKEN,
-        TELEGRAM_BASE_URL=f"http://127.0.0.1:{tg_server.config.port}/bot",
-        STAFF_TELEGRAM_CHAT_ID="-1001234",
-    )
-    gw_server, gw_task = await serve(create_app(settings), free_port())
-    try:
+    # No user writes, so no Rasa is needed.
+    async with gateway_and_fake_telegram(
+        db, "http://127.0.0.1:9", STAFF_TELEGRAM_CHAT_ID="-1001234"
+    ) as fake:
         (alert,) = await fake.wait_for("sendMessage", 1, timeout=30)
         assert str(alert["chat_id"]) == "-1001234"
         assert alert["text"].startswith("Staff alert #1 (link_lockout): 5 failed")
-    finally:
-        gw_server.should_exit = True
-        await gw_task
-        tg_server.should_exit = True
-        await tg_task
