@@ -2,8 +2,10 @@
 
 The order is fixed by DESIGN.md: the user's explicit choice; a confident detection of the
 message; the language the conversation already had; the client's language (Telegram's
-``language_code``); English. Short or ambiguous messages ("ok", "да", "123") never switch
-a conversation's language: they are only used when there is nothing else to go on.
+``language_code``); English. Short or ambiguous messages ("ok", "merci", "123") never
+switch a conversation's language: they are only used when there is nothing else to go on.
+A message in a script that only one of our languages writes (Han, Cyrillic, Arabic) is not
+ambiguous, however short: "谢谢", "да" or "شكرا" switches the conversation (issue 9).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ class Detection:
     language: str | None
     confidence: float
     long_enough: bool
+    # Decided by the script alone (Han, Cyrillic, Arabic): certain at any length.
+    by_script: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ def detect(text: str) -> Detection:
     )
     if scripts:
         lang = max(scripts, key=lambda k: scripts[k])
-        return Detection(lang, 1.0, long_enough)
+        return Detection(lang, 1.0, long_enough, by_script=True)
     if latin == 0:
         return Detection(None, 0.0, False)
     if _ARABIZI.search(text):
@@ -161,6 +165,10 @@ def decide(
     found = detect(text) if not text.startswith("/") else Detection(None, 0.0, False)
     if chosen:
         return Decision(chosen, "chosen", found)
+    if found.language and found.by_script:
+        # Length guards against guessing between similar languages; a script that only
+        # one of them writes leaves nothing to guess ("谢谢" in an English conversation).
+        return Decision(found.language, "detected", found)
     if found.language and found.confidence >= MIN_CONFIDENCE and found.long_enough:
         return Decision(found.language, "detected", found)
     if conversation:

@@ -30,11 +30,34 @@ def test_detects_each_language(text: str, lang: str) -> None:
     assert decide(text, chosen=None, conversation=None, client=None).language == lang
 
 
-@pytest.mark.parametrize("short", ["ok", "да", "شكرا", "好的", "123", "👍", "?"])
+@pytest.mark.parametrize(
+    "short", ["ok", "yes", "merci", "hola", "123", "١٢٣", "１２３", "👍", "?", "？", "ok？", "؟"]
+)
 @pytest.mark.parametrize("conversation", ["en", "zh", "ar", "ru", "fr", "es"])
-def test_short_messages_never_switch(short: str, conversation: str) -> None:
+def test_short_latin_or_letterless_messages_never_switch(short: str, conversation: str) -> None:
     decision = decide(short, chosen=None, conversation=conversation, client=None)
     assert decision.language == conversation
+
+
+@pytest.mark.parametrize(
+    ("short", "lang"),
+    [
+        ("你好", "zh"), ("签证", "zh"), ("谢谢", "zh"), ("好", "zh"), ("好的", "zh"),
+        ("ok 谢谢", "zh"), ("спасибо", "ru"), ("да", "ru"), ("Привет!", "ru"),
+        ("شكرا", "ar"), ("نعم", "ar"), ("ok شكرا", "ar"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("conversation", ["en", "zh", "ar", "ru", "fr", "es", None])
+def test_a_script_of_one_language_switches_however_short(
+    short: str, lang: str, conversation: str | None
+) -> None:
+    """Han, Cyrillic and Arabic letters each name one of our languages (issue 9)."""
+    decision = decide(short, chosen=None, conversation=conversation, client="en")
+    assert (decision.language, decision.source) == (lang, "detected")
+
+
+def test_an_explicit_choice_still_beats_the_script() -> None:
+    assert decide("谢谢", chosen="fr", conversation="en", client=None).language == "fr"
 
 
 @pytest.mark.parametrize(
