@@ -9,7 +9,9 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
+import sqlalchemy.exc
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,15 +25,27 @@ POSTGRES_URL = os.environ.get(
 )
 
 
+# Where PostgreSQL is expected (CI, or a URL named explicitly: .ci/run names one), not
+# reaching it fails the tests that need it; skipping them there would let a broken
+# PostgreSQL setup pass unnoticed.
+POSTGRES_EXPECTED = "EXPATBOT_TEST_POSTGRES_URL" in os.environ or os.environ.get(
+    "CI", ""
+).lower() in {"1", "true", "yes"}
+
+
 def _postgres_reachable() -> str | None:
+    """None when PostgreSQL answers, else why not. Only a failure to connect is a reason:
+    any other error (a malformed URL, a missing driver, a bug) propagates."""
+    engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
     try:
-        engine = create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-        engine.dispose()
         return None
-    except Exception as exc:
-        return f"PostgreSQL not reachable at {POSTGRES_URL}: {exc.__class__.__name__}"
+    except (sqlalchemy.exc.OperationalError, psycopg.OperationalError) as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return f"PostgreSQL not reachable at {POSTGRES_URL}: {detail}"
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +64,8 @@ def database_url(
         yield url
         return
     if postgres_skip_reason:
+        if POSTGRES_EXPECTED:
+            pytest.fail(f"{postgres_skip_reason} (expected here: CI or EXPATBOT_TEST_POSTGRES_URL)")
         pytest.skip(postgres_skip_reason)
     name = f"expatbot_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")

@@ -118,7 +118,8 @@ async def test_bot_challenge_is_honest_and_offers_a_person() -> None:
 
 async def test_complaints_answer_honestly_until_they_exist() -> None:
     messages, _ = await run(ActionDisputesNotYet(), "check_card_status_en")
-    assert "12367" in visible(messages)[0]["text"]
+    (msg,) = visible(messages)
+    assert msg["text"] == gettext("en", texts.DISPUTES_NOT_AVAILABLE, hotline="12367")
 
 
 def test_every_domain_action_is_implemented() -> None:

@@ -162,3 +162,13 @@ def test_logs_never_contain_a_full_number(caplog: pytest.LogCaptureFixture) -> N
         logger.info("user %s sent card %s and passport %s", "u1", "YW2016001234", "E12345678")
     assert "YW2016001234" not in caplog.text and "E12345678" not in caplog.text
     assert "••••1234" in caplog.text and "••••5678" in caplog.text
+
+
+def test_same_card_typed_differently_is_a_duplicate(sessions: sessionmaker[Session]) -> None:
+    """Two rows whose card numbers differ only in case, spaces and dashes name one card:
+    importing both would silently move that card from the first resident to the second."""
+    second = ROW.replace("YW 2016 0012 34", "yw2016-0012-34").replace("A1234567", "B7654321")
+    report = run_import(sessions, f"{HEADER}\n{ROW}\n{second}\n".encode())
+    assert report.errors == ["row 3: card number also on row 2"]
+    assert "nothing was imported" in str(report)
+    assert count(sessions, Resident) == 0 and count(sessions, MerchantCard) == 0

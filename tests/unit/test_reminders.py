@@ -4,7 +4,10 @@ concurrently the job runs, never for a renewed document, never again to a blocke
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
+import io
+import re
 import threading
 
 import pytest
@@ -15,9 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import store, texts
 from bot.db import transaction
 from bot.i18n import gettext
-from bot.models import ChatIdentity, Reminder, TravelDocument
+from bot.models import ChatIdentity, MerchantCard, Reminder, TravelDocument
 from bot.registry.demo import demo_csv
 from bot.registry.importer import import_registry
+from bot.registry.secrets import digits_only, normalise_number
 from bot.reminders import Blocked, Due, claim, due_reminders, reminder_text, run_reminders
 
 KEY = b"test-registry-key-0123456789"
@@ -46,6 +50,66 @@ def test_due_thresholds(sessions: sessionmaker[Session]) -> None:
     assert documents == [(1, 1), (7, 7), (14, 14), (30, 30)]
 
 
+def due_on(sessions: sessionmaker[Session], day: dt.date) -> tuple[list[tuple[int, int]], ...]:
+    """(days left, threshold) of the documents and of the cards due on ``day``."""
+    with sessions() as s:
+        due = due_reminders(s, today=day)
+    documents = sorted((d.days_left, d.threshold) for d in due if d.document == "travel_document")
+    cards = sorted((d.days_left, d.threshold) for d in due if d.document == "merchant_card")
+    return documents, cards
+
+
+@pytest.mark.parametrize(
+    ("days_later", "documents", "cards"),
+    [
+        # No job ran for two days: 5, 12 and 28 days left still get the 7-, 14- and
+        # 30-day reminders; the document with 1 day left expired meanwhile and gets none.
+        (2, [(5, 7), (12, 14), (28, 30)], []),
+        # Ten days: 4 and 20 days left; and the first resident's card expires that day.
+        (10, [(4, 7), (20, 30)], [(0, 0)]),
+    ],
+)
+def test_missed_days_are_caught_up(
+    sessions: sessionmaker[Session],
+    days_later: int,
+    documents: list[tuple[int, int]],
+    cards: list[tuple[int, int]],
+) -> None:
+    setup_registry(sessions)
+    assert due_on(sessions, TODAY + dt.timedelta(days=days_later)) == (documents, cards)
+
+
+async def test_catch_up_skips_thresholds_already_sent(sessions: sessionmaker[Session]) -> None:
+    """Sent on the registry's day, then nothing for ten days: only the reminders that
+    were not sent yet go out (the 7-day one for 4 days left, and the card expiring)."""
+    setup_registry(sessions, link_lang="en")
+    sent: list[str] = []
+
+    async def send(chat: ChatIdentity, text: str) -> None:
+        sent.append(text)
+
+    assert (await run_reminders(sessions, today=TODAY, send=send)).sent == 4
+    sent.clear()
+    later = await run_reminders(sessions, today=TODAY + dt.timedelta(days=10), send=send)
+    assert later.sent == 2
+    card_expiry = format_date(TODAY + dt.timedelta(days=10), format="long", locale="en")
+    assert sum("merchant card" in text and card_expiry in text for text in sent) == 1
+    assert sum("(in 4 days)" in text for text in sent) == 1
+
+
+def test_renewed_card_gets_no_expiry_reminder(sessions: sessionmaker[Session]) -> None:
+    setup_registry(sessions)
+    day = TODAY + dt.timedelta(days=10)
+    with transaction(sessions) as s:
+        card = s.scalars(select(MerchantCard).where(MerchantCard.expires_on == day)).one()
+        s.add(
+            MerchantCard(resident_id=card.resident_id, number_hash="renewed" * 9,
+                         digits_hash="renewed" * 9, number_last4="9999", status="active",
+                         issued_on=day, expires_on=day + dt.timedelta(days=730))
+        )  # fmt: skip
+    assert due_on(sessions, day)[1] == []
+
+
 async def test_run_twice_sends_each_reminder_once(sessions: sessionmaker[Session]) -> None:
     setup_registry(sessions)
     sent: list[tuple[str, str]] = []
@@ -56,7 +120,22 @@ async def test_run_twice_sends_each_reminder_once(sessions: sessionmaker[Session
     first = await run_reminders(sessions, today=TODAY, send=send)
     second = await run_reminders(sessions, today=TODAY, send=send)
     assert first.sent == 4 and second.due == 0 and len(sent) == 4
-    assert all("••" not in text for _, text in sent)  # last four shown, never the number
+    # The reminders name documents by their last four characters, never the whole number.
+    rows = list(csv.DictReader(io.StringIO(demo_csv(count=8, today=TODAY))))
+    numbers = [r[c] for r in rows for c in ("card_number", "document_number", "passport_number")]
+    due_numbers = [
+        r["document_number"]
+        for r in rows
+        if (dt.date.fromisoformat(r["document_expires_on"]) - TODAY).days in (1, 7, 14, 30)
+    ]
+    last4s = sorted(normalise_number(n)[-4:] for n in due_numbers)
+    assert len(last4s) == 4
+    assert sorted(tail for tail in last4s for _, text in sent if tail in text) == last4s
+    for _, text in sent:
+        flat = re.sub(r"\s", "", text)
+        for number in numbers:
+            assert normalise_number(number) not in flat
+            assert digits_only(number) not in flat
 
 
 def test_concurrent_claims_only_one_wins(sessions: sessionmaker[Session]) -> None:
