@@ -1,13 +1,21 @@
-"""The `expatbot` command line."""
+"""The `expatbot` command line.
+
+A condition the user can cause or fix (no database yet, a database that cannot be
+reached, a file not found, a bad setting or argument) ends a command with one line on
+standard error and a non-zero exit, never a traceback (`-v` adds the traceback).
+Commands that use the database first bring it to the newest migration, as `run` does.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import getpass
 import logging
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from bot.logging_setup import configure as configure_logging
@@ -18,10 +26,83 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
-def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+def current_database() -> str:
+    """The database URL, migrated to the newest revision (a no-op when it is already)."""
     from bot.db import upgrade
 
-    upgrade(get_settings().database_url)
+    url = get_settings().database_url
+    upgrade(url)
+    return url
+
+
+def iso_date(value: str) -> dt.date:
+    """An argparse type: a bad date is a usage error, not a traceback."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def safe_url(url: str) -> str:
+    """A database URL fit to print: without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: its scheme is still a useful hint
+        return url.split("://", 1)[0] + "://..."
+
+
+def first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else exc.__class__.__name__
+
+
+def expected_problem(exc: Exception) -> str | None:
+    """One line for an error the user can cause or fix; None for a bug (a traceback)."""
+    from alembic.util.exc import CommandError
+    from pydantic import ValidationError
+    from sqlalchemy.exc import (
+        ArgumentError,
+        InterfaceError,
+        NoSuchModuleError,
+        OperationalError,
+        ProgrammingError,
+    )
+
+    from bot.errors import ExpatbotError
+
+    if isinstance(exc, ValidationError):
+        problems = [
+            (".".join(str(p) for p in e["loc"]) + ": " if e["loc"] else "")
+            + str(e["msg"]).removeprefix("Value error, ")
+            for e in exc.errors()
+        ]
+        return "bad setting: " + "; ".join(problems)
+    if isinstance(exc, ExpatbotError):
+        return first_line(exc)
+    if isinstance(exc, OperationalError | InterfaceError | ProgrammingError):
+        url = safe_url(get_settings().database_url)
+        detail = first_line(exc.orig) if exc.orig is not None else first_line(exc)
+        # SQLite says "no such table", PostgreSQL 'relation "..." does not exist'.
+        if "no such table" in detail or ("relation" in detail and "does not exist" in detail):
+            return f"the database {url} lacks this version's tables: run `expatbot db upgrade`"
+        if isinstance(exc, ProgrammingError):
+            return None  # a bad statement: a bug, not the user's database
+        return f"cannot use the database {url}: {detail} (is it running? DATABASE_URL names it)"
+    if isinstance(exc, ArgumentError | NoSuchModuleError):
+        return f"DATABASE_URL is not a database URL this can use: {first_line(exc)}"
+    if isinstance(exc, CommandError):
+        return f"database migration: {first_line(exc)}"
+    if isinstance(exc, OSError):
+        if exc.filename is not None:
+            return f"{exc.strerror or first_line(exc)}: {exc.filename}"
+        return first_line(exc)
+    return None
+
+
+def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+    current_database()
     say("database is up to date")
     return 0
 
@@ -185,7 +266,7 @@ def cmd_registry_import(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     raw = Path(args.file).read_bytes()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(current_database())
     try:
         with make_sessionmaker(engine)() as session:
             report = import_registry(session, raw, key=settings.registry_hash_key.encode())
@@ -211,18 +292,15 @@ def cmd_registry_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_reminders_run(args: argparse.Namespace) -> int:
-    import datetime as dt
-
     from bot.db import make_engine, make_sessionmaker
     from bot.reminders import run_reminders
 
-    settings = get_settings()
-    today = dt.date.fromisoformat(args.date) if args.date else dt.date.today()
+    today = args.date or dt.date.today()
     if not args.dry_run:
         print("Reminders are sent by the gateway's daily job (with TELEGRAM_BOT_TOKEN set);")
         print("use --dry-run to list what would be sent.")
         return 2
-    engine = make_engine(settings.database_url)
+    engine = make_engine(current_database())
     try:
         summary = asyncio.run(run_reminders(make_sessionmaker(engine), today=today, send=None))
     finally:
@@ -238,7 +316,7 @@ def cmd_staff_alerts(_args: argparse.Namespace) -> int:
     from bot.accounts import open_alerts
     from bot.db import make_engine, make_sessionmaker
 
-    engine = make_engine(get_settings().database_url)
+    engine = make_engine(current_database())
     try:
         with make_sessionmaker(engine)() as session:
             alerts = open_alerts(session)
@@ -255,6 +333,7 @@ def cmd_staff_alerts(_args: argparse.Namespace) -> int:
 def cmd_chat(args: argparse.Namespace) -> int:
     from bot.channels.terminal import run_terminal_chat
 
+    current_database()  # every message is stored first: a fresh clone needs the tables
     return asyncio.run(run_terminal_chat(get_settings(), user=args.user))
 
 
@@ -274,8 +353,15 @@ def main(argv: list[str] | None = None) -> int:
     train.set_defaults(func=cmd_train)
     nlu = sub.add_parser("nlu", help="NLU model commands")
     nlusub = nlu.add_subparsers(dest="nlu_command", required=True)
-    ev = nlusub.add_parser("eval", help="accuracy per language on held-out data and FILEs")
-    ev.add_argument("files", nargs="*", metavar="FILE", help="Rasa NLU files; <lang>.yml")
+    ev = nlusub.add_parser(
+        "eval", help="accuracy per language: the held-out split, or FILEs evaluated together"
+    )
+    ev.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="Rasa NLU files, evaluated together; a file <lang>.yml gives its examples' language",
+    )
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(func=cmd_nlu_eval)
     answers = sub.add_parser("answers", help="policy answer files (for editors)")
@@ -304,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     remsub = reminders.add_subparsers(dest="reminders_command", required=True)
     rr = remsub.add_parser("run", help="list (--dry-run) today's reminders")
     rr.add_argument("--dry-run", action="store_true")
-    rr.add_argument("--date", help="pretend today is this day (YYYY-MM-DD)")
+    rr.add_argument("--date", type=iso_date, help="pretend today is this day (YYYY-MM-DD)")
     rr.set_defaults(func=cmd_reminders_run)
     staff = sub.add_parser("staff", help="for the service center's staff")
     staffsub = staff.add_subparsers(dest="staff_command", required=True)
@@ -317,7 +403,18 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     configure_logging(logging.INFO if args.verbose else logging.WARNING)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130  # Ctrl-C: what the user asked for, nothing to explain
+    except Exception as exc:
+        message = expected_problem(exc)
+        if message is None:
+            raise  # a bug: the traceback is what a developer needs
+        if args.verbose:
+            traceback.print_exc()
+        print(f"expatbot: {message}", file=sys.stderr, flush=True)
+        return 1
     return code
 
 

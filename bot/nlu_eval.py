@@ -4,6 +4,10 @@ Each example is classified exactly as the running assistant classifies a message
 gateway's cleaning (bot.sanitize), then the trained model with its own normalisation
 (rasa_addons), run by the Rasa runtime. The held-out split (tests/data/nlu_heldout/)
 is never trained on: nlu_data/ holds the training data and Rasa reads only that.
+
+With FILEs named, those files are the set: all evaluated together, each example under
+its file's language (a file named <lang>.yml), and the JSON and the table give the same
+figures. Without, the held-out split is the set.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import subprocess
 import tempfile
 import tomllib
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,7 @@ from typing import Any
 import yaml
 
 from bot import langid
+from bot.errors import ConfigurationError
 from bot.i18n import SUPPORTED_LANGUAGES
 from bot.rasa_runtime import RASA_VENV, ensure_model, quiet_env
 from bot.sanitize import clean
@@ -83,10 +89,20 @@ def macro_f1(gold: list[str], predicted: list[str]) -> float:
 
 def load_examples(path: Path) -> list[Example]:
     """Examples of a Rasa-format NLU file; a file named <lang>.yml gives their language."""
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        # A file someone named on the command line: say which and where, in one line.
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigurationError(f"{path} is not valid YAML{where}") from exc
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{path} is not a Rasa NLU file (no 'nlu:' list)")
     lang = path.stem if path.stem in SUPPORTED_LANGUAGES else None
     examples = []
-    for block in data.get("nlu", []):
+    for block in data.get("nlu") or []:
+        if not isinstance(block, dict):
+            continue
         if "intent" not in block:
             continue
         for line in str(block.get("examples", "")).splitlines():
@@ -98,6 +114,10 @@ def load_examples(path: Path) -> list[Example]:
 
 def heldout_files() -> list[Path]:
     return sorted(HELDOUT_DIR.glob("*.yml"))
+
+
+# What classifies the cleaned texts with a model: Rasa's own parser, or a stand-in in tests.
+Classifier = Callable[[list[str], Path], list[dict[str, Any]]]
 
 
 def classify(texts: list[str], model: Path) -> list[dict[str, Any]]:
@@ -151,9 +171,13 @@ class Report:
         }
 
 
-def evaluate(examples: list[Example], model: Path) -> Report:
+def evaluate(
+    examples: list[Example], model: Path, *, classifier: Classifier | None = None
+) -> Report:
+    """Scores of one set: every example counts once overall and once in its language
+    (its file's, else the detected one)."""
     cleaned = [clean(e.text, max_chars=2000).text for e in examples]
-    predictions = classify(cleaned, model)
+    predictions = (classifier or classify)(cleaned, model)
     overall = Scores()
     languages: dict[str, Scores] = defaultdict(Scores)
     for example, text, pred in zip(examples, cleaned, predictions, strict=True):
@@ -199,12 +223,13 @@ def failures(report: Report, limits: Thresholds) -> list[str]:
 
 
 def format_report(report: Report, *, title: str) -> str:
+    """The table of ``report``, with the figures of Report.as_json (same rounding)."""
     lines = [title, f"{'lang':<6}{'n':>6}{'accuracy':>10}{'macro F1':>10}{'lang-id':>9}"]
     for lang, s in sorted(report.languages.items()):
-        lid = "-" if s.langid_accuracy is None else f"{s.langid_accuracy:.3f}"
-        lines.append(f"{lang:<6}{s.n:>6}{s.accuracy:>10.3f}{s.macro_f1:>10.3f}{lid:>9}")
+        lid = "-" if s.langid_accuracy is None else f"{s.langid_accuracy:.4f}"
+        lines.append(f"{lang:<6}{s.n:>6}{s.accuracy:>10.4f}{s.macro_f1:>10.4f}{lid:>9}")
     o = report.overall
-    lines.append(f"{'all':<6}{o.n:>6}{o.accuracy:>10.3f}{o.macro_f1:>10.3f}")
+    lines.append(f"{'all':<6}{o.n:>6}{o.accuracy:>10.4f}{o.macro_f1:>10.4f}")
     if o.pairs:
         lines.append("most confused (gold -> predicted):")
         for (gold, pred), count in o.pairs.most_common(8):
@@ -212,29 +237,44 @@ def format_report(report: Report, *, title: str) -> str:
     return "\n".join(lines)
 
 
-def run(files: list[Path], *, as_json: bool) -> tuple[str, int]:
-    model, _ = ensure_model()
+def evaluation_set(files: list[Path]) -> tuple[str, list[Path]]:
+    """What is evaluated: the FILEs named, together; without any, the held-out split."""
+    if files:
+        return ", ".join(str(f) for f in files), list(files)
+    return "held-out split (tests/data/nlu_heldout)", heldout_files()
+
+
+def run(
+    files: list[Path],
+    *,
+    as_json: bool,
+    classifier: Classifier | None = None,
+    model: Path | None = None,
+) -> tuple[str, int]:
+    """The report of one evaluation set (see evaluation_set) and the exit code: 1 when
+    it is below a threshold of pyproject.toml or a file named holds no examples."""
+    title, paths = evaluation_set(files)
     limits = thresholds()
-    outputs: list[str] = []
-    json_out: dict[str, Any] = {}
     failed: list[str] = []
-    sets = [("held-out split (tests/data/nlu_heldout)", heldout_files())]
-    sets += [(str(f), [f]) for f in files]
-    for title, paths in sets:
-        examples = [e for p in paths for e in load_examples(p)]
-        if not examples:
-            failed.append(f"{title}: no examples")
-            continue
-        report = evaluate(examples, model)
-        failed += [f"{title}: {f}" for f in failures(report, limits)]
-        if as_json:
-            json_out = report.as_json()  # the last set named wins: the one asked about
-        else:
-            outputs.append(format_report(report, title=title))
+    examples: list[Example] = []
+    for path in paths:
+        found = load_examples(path)
+        if not found:
+            failed.append(f"{path}: no examples")
+        examples += found
+    if not examples:
+        failed = failed or [f"{title}: no examples"]
+        return (json.dumps({"below_threshold": failed}) if as_json else "\n".join(failed)), 1
+    if model is None:
+        model, _ = ensure_model()
+    report = evaluate(examples, model, classifier=classifier)
+    failed += failures(report, limits)
     if as_json:
-        text = json.dumps(json_out, ensure_ascii=False)
-    else:
-        text = "\n\n".join(outputs)
-        if failed:
-            text += "\n\nBELOW THRESHOLD:\n" + "\n".join(f"  {f}" for f in failed)
+        out = report.as_json()
+        out["files"] = [str(p) for p in paths]
+        out["below_threshold"] = failed
+        return json.dumps(out, ensure_ascii=False), 1 if failed else 0
+    text = format_report(report, title=title)
+    if failed:
+        text += "\n\nBELOW THRESHOLD:\n" + "\n".join(f"  {f}" for f in failed)
     return text, 1 if failed else 0
