@@ -5,47 +5,43 @@
       -> link_form asks (action_ask_link_*), validate_link_form reads each answer
       -> action_link_submit: compare with the registry (bot.accounts), link or refuse
 
-What the user types is read from the text (rasa_addons.entities, the same patterns as
-the NLU pipeline) and kept in the conversation only as a keyed hash, an ISO date and
-four characters. An ambiguous date (3/4/1990) is asked back, never guessed. Every kind
-of mismatch gets one and the same reply.
+The gateway replaces what the user types by references (bot.references: keyed hashes of
+the card number, the date of birth, the passport's last four) before Rasa sees it, so
+the conversation holds nothing else. Both readings of an ambiguous date (3/4/1990) are
+kept: the registry decides which fits the card, and when both fit two people the
+passport's last four decide. Every kind of mismatch gets one and the same reply.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any, ClassVar
 
-from babel.dates import format_date
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import FollowupAction, SlotSet
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from actions.common import (
-    answer_store,
-    button,
-    finish,
-    in_transaction,
-    registry_key,
-    ui,
-    user_language,
-)
+from actions.common import button, finish, in_transaction, registry_key, ui, user_language
 from actions.faq import utter_answer
-from bot import accounts, texts
-from bot.registry.secrets import normalise_number
-from rasa_addons.entities import extract
+from actions.link_start import (
+    AMBIGUOUS,
+    CARD,
+    DOB,
+    MISSES,
+    OUTCOME,
+    PASSPORT,
+    THEN,
+    begin,
+    records_buttons,
+    reset_form_slots,
+)
+from actions.records import answer_lookup
+from bot import accounts, references, texts
 
 log = logging.getLogger(__name__)
-
-FORM = "link_form"
-CARD, DOB, PASSPORT = "link_card", "link_dob", "link_passport"
-AMBIGUOUS, MISSES, OUTCOME, THEN = "link_ambiguous", "link_misses", "link_outcome", "link_then"
-CHOICES = "link_choices"  # two readings of an ambiguous date, for the question to offer
-FORM_SLOTS = (CARD, DOB, PASSPORT, AMBIGUOUS, MISSES, OUTCOME, CHOICES)
 # After this many answers that cannot be read, the form stops by itself.
 MAX_MISSES = 3
 CANCEL_INTENTS = frozenset({"deny", "goodbye", "request_human"})
@@ -53,77 +49,6 @@ CANCEL_WORDS = frozenset({
     "cancel", "stop", "quit", "exit", "取消", "算了", "不要了", "停止", "إلغاء", "الغاء", "توقف",
     "отмена", "стоп", "хватит", "annuler", "arrêter", "arreter", "cancelar", "parar", "salir",
 })  # fmt: skip
-
-
-def reset_form_slots() -> list[dict[str, Any]]:
-    return [SlotSet(slot, None) for slot in FORM_SLOTS]
-
-
-# A question about one's own record is often a general one in disguise ("my visa ends
-# soon, how do I extend it?"): the form's first message offers the general answer too.
-GENERAL_TOPICS = {
-    "check_visa_status": ("faq_visa_extension", "faq_overstay"),
-    "check_card_status": ("faq_merchant_card_replace",),
-}
-
-
-def start_linking(
-    dispatcher: CollectingDispatcher, tracker: Tracker, lang: str, *, then: str | None
-) -> list[dict[str, Any]]:
-    """Explain, then hand over to the form; ``then`` is the lookup to answer afterwards."""
-    store = answer_store()
-    topics = GENERAL_TOPICS.get(then or "", ())
-    dispatcher.utter_message(
-        text=ui(lang, texts.LINK_INTRO),
-        buttons=[button(store.title(topic, lang), f"/{topic}") for topic in topics],
-    )
-    return [*reset_form_slots(), SlotSet(THEN, then), FollowupAction(FORM)]
-
-
-async def linked_resident(tracker: Tracker) -> tuple[bool, int | None, bool]:
-    """(identity known, its resident id, locked out) for the chat behind this tracker."""
-
-    def read(session: Session) -> tuple[bool, int | None, bool]:
-        identity = accounts.identity_by_public_id(session, public_id=tracker.sender_id)
-        if identity is None:
-            return False, None, False
-        locked = accounts.is_locked(session, identity_id=identity.id)
-        return True, identity.resident_id, locked
-
-    return await in_transaction(read)
-
-
-def records_buttons(lang: str) -> list[dict[str, str]]:
-    return [
-        button(ui(lang, texts.MY_CARD), "/check_card_status"),
-        button(ui(lang, texts.MY_VISA), "/check_visa_status"),
-    ]
-
-
-async def begin(
-    dispatcher: CollectingDispatcher, tracker: Tracker, lang: str, *, then: str | None
-) -> tuple[int | None, list[dict[str, Any]]]:
-    """The resident id when this chat is linked; otherwise the events that answer for it
-    (unavailable, locked out, or the start of the form)."""
-    try:
-        known, resident_id, locked = await linked_resident(tracker)
-    except SQLAlchemyError:
-        log.exception("registry unavailable")
-        dispatcher.utter_message(text=ui(lang, texts.RECORDS_UNAVAILABLE))
-        return None, finish(dispatcher, tracker, lang)
-    if resident_id is not None:
-        return resident_id, []
-    if not known:
-        # The gateway creates every identity before Rasa sees it: this chat is not ours.
-        log.warning("no chat identity for this conversation; cannot link")
-        dispatcher.utter_message(text=ui(lang, texts.RECORDS_UNAVAILABLE))
-        return None, finish(dispatcher, tracker, lang)
-    if locked:
-        dispatcher.utter_message(text=ui(lang, texts.LINK_LOCKED))
-        return None, finish(dispatcher, tracker, lang)
-    return None, finish(dispatcher, tracker, lang) + start_linking(
-        dispatcher, tracker, lang, then=then
-    )
 
 
 class ActionLinkStart(Action):
@@ -145,10 +70,6 @@ def _cancel_requested(tracker: Tracker, text: str) -> bool:
     intent = (tracker.latest_message.get("intent") or {}).get("name")
     words = text.casefold().strip(" .!?。！？،؟")
     return intent in CANCEL_INTENTS or words in CANCEL_WORDS
-
-
-def _date_choice(lang: str, iso: str) -> str:
-    return format_date(dt.date.fromisoformat(iso), format="long", locale=lang)
 
 
 class ValidateLinkForm(FormValidationAction):
@@ -206,22 +127,15 @@ class ValidateLinkForm(FormValidationAction):
     async def validate_link_dob(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        dates = [e.value for e in extract(str(value or "")) if e.entity == "date"]
-        if not dates:
-            return self._miss(dispatcher, tracker, DOB, texts.NOT_A_DATE)
-        if "|" in dates[0]:
-            # "3/4/1990": 3 April or 4 March? The question asks back (not a miss).
-            both = [
-                dt.datetime.strptime(d, "%d/%m/%Y").date().isoformat() for d in dates[0].split("|")
-            ]
-            return {DOB: None, CHOICES: "|".join(both)}
-        born = dt.date.fromisoformat(dates[0])
-        if not dt.date(1900, 1, 1) <= born <= dt.date.today():
+        key = registry_key()
+        born = references.birth_reference_in(str(value or ""), key=key)
+        if born is None or born == references.INVALID:
             return self._miss(dispatcher, tracker, DOB, texts.NOT_A_DATE)
         card_ref = tracker.get_slot(CARD)
 
         def count(session: Session) -> int:
-            return len(accounts.candidates(session, card_ref=str(card_ref), date_of_birth=born))
+            found = accounts.candidates(session, card_ref=str(card_ref), birth_ref=born, key=key)
+            return len(found)
 
         try:
             ambiguous = bool(card_ref) and await in_transaction(count) > 1
@@ -229,15 +143,15 @@ class ValidateLinkForm(FormValidationAction):
             # The comparison in action_link_submit will say the registry is unavailable.
             log.exception("registry unavailable")
             ambiguous = False
-        return {DOB: born.isoformat(), AMBIGUOUS: ambiguous}
+        return {DOB: born, AMBIGUOUS: ambiguous}
 
     async def validate_link_passport(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        typed = normalise_number(str(value or ""))
-        if not typed.isalnum() or not 4 <= len(typed) <= 12:
+        passport = references.passport_reference_in(str(value or ""), key=registry_key())
+        if passport is None:
             return self._miss(dispatcher, tracker, PASSPORT, texts.NOT_PASSPORT_LAST4)
-        return {PASSPORT: typed[-4:]}
+        return {PASSPORT: passport}
 
 
 class _AskSlot:
@@ -246,6 +160,7 @@ class _AskSlot:
 
     slot: ClassVar[str]
     msgid: ClassVar[str]
+    awaiting: ClassVar[str]
 
     def name(self) -> str:
         return f"action_ask_{self.slot}"
@@ -255,32 +170,31 @@ class _AskSlot:
     ) -> list[dict[str, Any]]:
         lang = user_language(tracker)
         cancel = button(ui(lang, texts.CANCEL), "/deny")
-        events = []
-        choices = str(tracker.get_slot(CHOICES) or "").split("|")
-        if self.slot == DOB and len(choices) == 2:
-            first, second = (_date_choice(lang, iso) for iso in choices)
-            dispatcher.utter_message(
-                text=ui(lang, texts.WHICH_DATE, first=first, second=second),
-                buttons=[button(first, choices[0]), button(second, choices[1]), cancel],
-            )
-            events.append(SlotSet(CHOICES, None))
-        else:
-            dispatcher.utter_message(text=ui(lang, self.msgid), buttons=[cancel])
-        # The gateway turns the next message into a card reference before Rasa sees it.
-        awaiting = "card_number" if self.slot == CARD else None
-        return finish(dispatcher, tracker, lang, awaiting=awaiting) + events
+        dispatcher.utter_message(text=ui(lang, self.msgid), buttons=[cancel])
+        # The gateway replaces the numbers and dates in the next message by references
+        # before it stores it or Rasa sees it (bot.references).
+        return finish(dispatcher, tracker, lang, awaiting=self.awaiting)
 
 
 class ActionAskLinkCard(_AskSlot, Action):
-    slot, msgid = CARD, texts.ASK_CARD
+    slot, msgid, awaiting = CARD, texts.ASK_CARD, "card_number"
 
 
 class ActionAskLinkDob(_AskSlot, Action):
-    slot, msgid = DOB, texts.ASK_DATE_OF_BIRTH
+    slot, msgid, awaiting = DOB, texts.ASK_DATE_OF_BIRTH, "date_of_birth"
 
 
 class ActionAskLinkPassport(_AskSlot, Action):
-    slot, msgid = PASSPORT, texts.ASK_PASSPORT_LAST4
+    slot, msgid, awaiting = PASSPORT, texts.ASK_PASSPORT_LAST4, "passport_last4"
+
+
+# What a chat is told when no comparison was made: the lockout is never a hint that the
+# card exists (failures at a card number that no one holds lock it just the same).
+REFUSALS = {
+    "locked": texts.LINK_LOCKED,
+    "card_locked": texts.LINK_CARD_LOCKED,
+    "paused": texts.LINK_PAUSED,
+}
 
 
 class ActionLinkSubmit(Action):
@@ -312,8 +226,9 @@ class ActionLinkSubmit(Action):
                 session,
                 identity=identity,
                 card_ref=str(card_ref),
-                date_of_birth=dt.date.fromisoformat(str(born)),
-                passport_last4=str(passport) if passport else None,
+                birth_ref=str(born),
+                passport_ref=str(passport) if passport else None,
+                key=registry_key(),
             )
 
         try:
@@ -326,12 +241,10 @@ class ActionLinkSubmit(Action):
         elif result.outcome == "linked":
             dispatcher.utter_message(text=ui(lang, texts.LINKED), buttons=records_buttons(lang))
             if then in ("check_card_status", "check_visa_status"):
-                from actions.records import answer_lookup  # records imports this module
-
                 assert result.resident_id is not None
                 await answer_lookup(dispatcher, lang, then, result.resident_id)
-        elif result.outcome == "locked":
-            dispatcher.utter_message(text=ui(lang, texts.LINK_LOCKED))
+        elif result.outcome in REFUSALS:
+            dispatcher.utter_message(text=ui(lang, REFUSALS[result.outcome]))
         else:
             dispatcher.utter_message(
                 text=ui(lang, texts.LINK_MISMATCH, left=result.attempts_left),

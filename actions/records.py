@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from actions.common import answer_store, button, finish, in_transaction, ui, user_language
-from actions.linking import begin, records_buttons
+from actions.link_start import begin, records_buttons
 from bot import accounts, texts
 from bot.i18n import days_away
 from bot.registry.secrets import mask

@@ -3,10 +3,11 @@
 A chat identity proves who it is with a merchant card number and a date of birth (and
 the last four characters of the passport number when those match more than one
 person). Every kind of mismatch is one and the same failure, so nothing can be learned
-by guessing; five failures in 24 hours lock the chat identity and alert staff.
+by guessing. Failures are limited per chat, per card (from any number of chats) and
+everywhere at once (LinkLimits); each lockout alerts staff.
 
-Card numbers never reach these functions in clear: the action server turns what the
-user typed into a *card reference* (a keyed hash, see bot.registry.secrets) first.
+Card numbers and dates of birth never reach these functions in clear: the gateway turns
+what the user typed into references (keyed hashes, see bot.references) first.
 Callers own the session and its transaction.
 """
 
@@ -14,13 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
-import unicodedata
 import uuid
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot.models import (
@@ -28,6 +29,7 @@ from bot.models import (
     ChatIdentity,
     Conversation,
     LinkAttempt,
+    LinkTarget,
     MerchantCard,
     Message,
     Resident,
@@ -35,107 +37,172 @@ from bot.models import (
     TravelDocument,
     utcnow,
 )
-from bot.registry.secrets import digits_hash, normalise_number, number_hash
-from rasa_addons.entities import extract
+from bot.references import (
+    CARD,
+    birth_matches,
+    card_reference,
+    card_reference_in,
+    passport_matches,
+    protect,
+)
 
-# How a card reference travels in place of the typed number (see bot.core).
-CARD_REF_TOKEN = "cardref:"
-_CARD_REF = re.compile(r"(?<![\w:])cardref:([nd]:[0-9a-f]{64})(?![0-9a-f])")
-_WHOLE_CARD = re.compile(r"^[A-Z]{0,3}\d{8,18}$")
-MAX_FAILURES = 5
-FAILURE_WINDOW = dt.timedelta(hours=24)
+# Kept importable from here: older callers and tests name them bot.accounts.*.
+__all__ = ["CARD_REF_TOKEN", "card_reference", "card_reference_in", "replace_card_number"]
+CARD_REF_TOKEN = CARD
 
 log = logging.getLogger(__name__)
 
 
-def card_reference(raw: str, *, key: bytes) -> str:
-    """What is kept of a typed card number while a chat proves who it is.
+@dataclass(frozen=True)
+class LinkLimits:
+    """How many failed attempts to link are allowed, and where.
 
-    With its letter prefix the card is compared exactly; digits alone are compared with
-    the digits of every card, which can match cards of more than one person.
+    Per chat, so that one chat gives up soon; per card (with every other card of the
+    people holding it), so that new chats (a new web-chat cookie costs nothing) get no
+    fresh tries at one card: at about 25,000 plausible dates of birth, 10 tries a day
+    leave a known card number safe for years. Everywhere at once, so that a flood of
+    attempts at many cards pauses linking and reaches staff.
     """
-    number = normalise_number(raw)
-    if any(ch.isalpha() for ch in number):
-        return "n:" + number_hash(number, key=key)
-    return "d:" + digits_hash(number, key=key)
+
+    per_chat: int = 5
+    per_card: int = 10
+    window: dt.timedelta = dt.timedelta(hours=24)
+    everywhere_per_hour: int = 300
 
 
-def typed_card_number(text: str) -> str | None:
-    """The card number in what a user typed: the whole answer ("yw 2016-0012-34"), or
-    a number inside a sentence ("my card is YW2016001234")."""
-    whole = normalise_number(text)
-    if _WHOLE_CARD.match(whole):
-        return whole
-    return next((e.value for e in extract(text) if e.entity == "card_number"), None)
+LIMITS = LinkLimits()
+MAX_FAILURES = LIMITS.per_chat
+FAILURE_WINDOW = LIMITS.window
 
 
 def replace_card_number(text: str, *, key: bytes) -> str | None:
     """The text with its card number replaced by the number's reference, or None when it
-    holds none. The rest of the message stays, so that Rasa still reads its words."""
-    text = unicodedata.normalize("NFKC", text)
-    if _WHOLE_CARD.match(normalise_number(text)):
-        return CARD_REF_TOKEN + card_reference(text, key=key)
-    found = next((e for e in extract(text) if e.entity == "card_number"), None)
-    if found is None:
-        return None
-    token = CARD_REF_TOKEN + card_reference(found.value, key=key)
-    return text[: found.start] + token + text[found.end :]
-
-
-def card_reference_in(text: str, *, key: bytes) -> str | None:
-    """The card reference in an answer: put there by the gateway, or typed as a number."""
-    token = _CARD_REF.search(text)
-    if token:
-        return token.group(1)
-    number = typed_card_number(text)
-    return card_reference(number, key=key) if number else None
+    holds none (bot.references.protect does this and more for every message)."""
+    replaced = protect(text, key=key, awaiting="card_number")
+    return replaced if CARD in replaced else None
 
 
 def identity_by_public_id(session: Session, *, public_id: str) -> ChatIdentity | None:
     return session.scalar(select(ChatIdentity).where(ChatIdentity.public_id == public_id))
 
 
-def recent_failures(session: Session, *, identity_id: int, now: dt.datetime | None = None) -> int:
-    since = (now or utcnow()) - FAILURE_WINDOW
+def _failures(session: Session, *conditions: Any) -> int:
     count = session.scalar(
         select(func.count())
         .select_from(LinkAttempt)
-        .where(
-            LinkAttempt.identity_id == identity_id,
-            LinkAttempt.succeeded.is_(False),
-            LinkAttempt.created_at > since,
-        )
+        .where(LinkAttempt.succeeded.is_(False), *conditions)
     )
     return int(count or 0)
 
 
-def is_locked(session: Session, *, identity_id: int, now: dt.datetime | None = None) -> bool:
-    return recent_failures(session, identity_id=identity_id, now=now) >= MAX_FAILURES
+def recent_failures(
+    session: Session,
+    *,
+    identity_id: int,
+    now: dt.datetime | None = None,
+    limits: LinkLimits = LIMITS,
+) -> int:
+    since = (now or utcnow()) - limits.window
+    return _failures(
+        session, LinkAttempt.identity_id == identity_id, LinkAttempt.created_at > since
+    )
 
 
-def candidates(session: Session, *, card_ref: str, date_of_birth: dt.date) -> list[Resident]:
-    """The residents holding this card (by reference) and born on this date."""
+def is_locked(
+    session: Session,
+    *,
+    identity_id: int,
+    now: dt.datetime | None = None,
+    limits: LinkLimits = LIMITS,
+) -> bool:
+    failures = recent_failures(session, identity_id=identity_id, now=now, limits=limits)
+    return failures >= limits.per_chat
+
+
+def _card_match(card_ref: str) -> Any:
     kind, _, value = card_ref.partition(":")
     if kind == "n":
-        card_match = MerchantCard.number_hash == value
-    elif kind == "d":
-        card_match = MerchantCard.digits_hash == value
-    else:
+        return MerchantCard.number_hash == value
+    if kind == "d":
+        return MerchantCard.digits_hash == value
+    return None
+
+
+def holders(session: Session, *, card_ref: str, lock: bool = False) -> list[Resident]:
+    """The residents holding a card that this reference matches (locked FOR UPDATE on
+    PostgreSQL when ``lock``, in id order so that two attempts never deadlock)."""
+    match = _card_match(card_ref)
+    if match is None:
         return []
-    return list(
-        session.scalars(
-            select(Resident)
-            .join(MerchantCard, MerchantCard.resident_id == Resident.id)
-            .where(card_match, Resident.date_of_birth == date_of_birth)
-            .distinct()
-            .order_by(Resident.id)
+    ids = select(MerchantCard.resident_id).where(match)
+    query = select(Resident).where(Resident.id.in_(ids)).order_by(Resident.id)
+    return list(session.scalars(query.with_for_update() if lock else query))
+
+
+def target_refs(session: Session, *, card_ref: str, residents: list[Resident]) -> set[str]:
+    """Every reference that names the same card or its holders' other cards: failures
+    at any of them count against all of them."""
+    refs = {card_ref}
+    if residents:
+        cards = session.scalars(
+            select(MerchantCard).where(MerchantCard.resident_id.in_([r.id for r in residents]))
         )
-    )
+        for card in cards:
+            refs.add("n:" + card.number_hash)
+            if card.digits_hash:
+                refs.add("d:" + card.digits_hash)
+    return refs
+
+
+def card_failures(
+    session: Session,
+    *,
+    refs: set[str],
+    now: dt.datetime | None = None,
+    limits: LinkLimits = LIMITS,
+) -> int:
+    since = (now or utcnow()) - limits.window
+    return _failures(session, LinkAttempt.card_ref.in_(refs), LinkAttempt.created_at > since)
+
+
+def failures_everywhere(session: Session, *, now: dt.datetime | None = None) -> int:
+    since = (now or utcnow()) - dt.timedelta(hours=1)
+    return _failures(session, LinkAttempt.created_at > since)
+
+
+def _serialise_attempts_at(session: Session, card_ref: str) -> None:
+    """Take the card reference's row lock before anything is counted.
+
+    This is the transaction's first write: on SQLite it takes the database's write lock
+    (so attempts are counted one at a time), on PostgreSQL the row stays locked until
+    commit, so that parallel attempts at one card cross the threshold exactly once.
+    """
+    values = {"ref": card_ref, "created_at": utcnow()}
+    dialect = session.get_bind().dialect.name
+    stmt: Any
+    if dialect == "postgresql":
+        stmt = pg_insert(LinkTarget).values(**values).on_conflict_do_nothing()
+    else:
+        stmt = sqlite_insert(LinkTarget).values(**values).on_conflict_do_nothing()
+    session.execute(stmt)
+    session.execute(select(LinkTarget.ref).where(LinkTarget.ref == card_ref).with_for_update())
+
+
+def candidates(session: Session, *, card_ref: str, birth_ref: str, key: bytes) -> list[Resident]:
+    """The residents holding this card (by reference) and born on this date (by
+    reference: either reading of an ambiguous date)."""
+    return [
+        r
+        for r in holders(session, card_ref=card_ref)
+        if birth_matches(birth_ref, r.date_of_birth, key=key)
+    ]
 
 
 @dataclass(frozen=True)
 class LinkResult:
-    outcome: Literal["linked", "mismatch", "locked"]
+    # locked: this chat tried too often; card_locked: this card was tried too often
+    # (from any chats); paused: too many failures everywhere in the last hour.
+    outcome: Literal["linked", "mismatch", "locked", "card_locked", "paused"]
     resident_id: int | None = None
     attempts_left: int = 0
 
@@ -145,27 +212,64 @@ def attempt_link(
     *,
     identity: ChatIdentity,
     card_ref: str,
-    date_of_birth: dt.date,
-    passport_last4: str | None,
+    birth_ref: str,
+    passport_ref: str | None,
+    key: bytes,
     now: dt.datetime | None = None,
+    limits: LinkLimits = LIMITS,
 ) -> LinkResult:
-    """Link ``identity`` to the one resident these details fit, or count a failure."""
+    """Link ``identity`` to the one resident these details fit, or count a failure.
+
+    Nothing is compared once this chat, this card or linking as a whole is locked, so
+    that the right details found by guessing are worth nothing then.
+    """
     now = now or utcnow()
-    if is_locked(session, identity_id=identity.id, now=now):
+    _serialise_attempts_at(session, card_ref)
+    if is_locked(session, identity_id=identity.id, now=now, limits=limits):
         return LinkResult("locked")
-    found = candidates(session, card_ref=card_ref, date_of_birth=date_of_birth)
-    if passport_last4:
-        wanted = normalise_number(passport_last4)[-4:]
-        found = [r for r in found if r.passport_last4 == wanted]
+    residents = holders(session, card_ref=card_ref, lock=True)
+    refs = target_refs(session, card_ref=card_ref, residents=residents)
+    if card_failures(session, refs=refs, now=now, limits=limits) >= limits.per_card:
+        return LinkResult("card_locked")
+    everywhere = failures_everywhere(session, now=now)
+    if everywhere >= limits.everywhere_per_hour:
+        _alert_pause_once(session, now=now, failures=everywhere)
+        return LinkResult("paused")
+    found = [r for r in residents if birth_matches(birth_ref, r.date_of_birth, key=key)]
+    if passport_ref:
+        found = [
+            r
+            for r in found
+            if passport_matches(
+                passport_ref, passport_hash=r.passport_hash, last4=r.passport_last4, key=key
+            )
+        ]
     if len(found) == 1:
         identity.resident_id = found[0].id
-        session.add(LinkAttempt(identity_id=identity.id, succeeded=True, created_at=now))
+        identity.linked_at = now
+        session.add(
+            LinkAttempt(identity_id=identity.id, succeeded=True, created_at=now, card_ref=card_ref)
+        )
         session.flush()
         return LinkResult("linked", resident_id=found[0].id)
-    session.add(LinkAttempt(identity_id=identity.id, succeeded=False, created_at=now))
+    session.add(
+        LinkAttempt(identity_id=identity.id, succeeded=False, created_at=now, card_ref=card_ref)
+    )
     session.flush()
-    failures = recent_failures(session, identity_id=identity.id, now=now)
-    if failures >= MAX_FAILURES:
+    at_card = card_failures(session, refs=refs, now=now, limits=limits)
+    if at_card == limits.per_card:
+        # Counted under the card's lock: this attempt is the one that crossed the line.
+        raise_alert(
+            session,
+            kind="card_lockout",
+            identity_id=identity.id,
+            details=f"{at_card} failed attempts at one card (reference {card_ref[:10]}) "
+            f"from {_chats_at(session, refs=refs, now=now, limits=limits)} chats in "
+            f"{limits.window.total_seconds() / 3600:.0f} hours; the card is locked against "
+            "new links",
+        )
+    failures = recent_failures(session, identity_id=identity.id, now=now, limits=limits)
+    if failures >= limits.per_chat:
         raise_alert(
             session,
             kind="link_lockout",
@@ -174,7 +278,39 @@ def attempt_link(
             f"{identity.public_id[:8]} in 24 hours; locked",
         )
         return LinkResult("locked")
-    return LinkResult("mismatch", attempts_left=MAX_FAILURES - failures)
+    if at_card >= limits.per_card:
+        return LinkResult("card_locked")
+    return LinkResult("mismatch", attempts_left=limits.per_chat - failures)
+
+
+def _chats_at(session: Session, *, refs: set[str], now: dt.datetime, limits: LinkLimits) -> int:
+    count = session.scalar(
+        select(func.count(func.distinct(LinkAttempt.identity_id))).where(
+            LinkAttempt.card_ref.in_(refs),
+            LinkAttempt.succeeded.is_(False),
+            LinkAttempt.created_at > now - limits.window,
+        )
+    )
+    return int(count or 0)
+
+
+def _alert_pause_once(session: Session, *, now: dt.datetime, failures: int) -> None:
+    """One staff alert per hour while linking is paused everywhere."""
+    recent = session.scalar(
+        select(func.count())
+        .select_from(StaffAlert)
+        .where(
+            StaffAlert.kind == "link_paused", StaffAlert.created_at > now - dt.timedelta(hours=1)
+        )
+    )
+    if not recent:
+        raise_alert(
+            session,
+            kind="link_paused",
+            identity_id=None,
+            details=f"{failures} failed attempts to link in the last hour, from any chats; "
+            "linking is paused for everyone until the count falls",
+        )
 
 
 def raise_alert(session: Session, *, kind: str, identity_id: int | None, details: str) -> None:
@@ -195,6 +331,7 @@ def unlink(session: Session, *, identity: ChatIdentity) -> bool:
     """Remove the link; whether there was one."""
     was_linked = identity.resident_id is not None
     identity.resident_id = None
+    identity.linked_at = None
     session.flush()
     return was_linked
 
@@ -231,6 +368,7 @@ def forget(session: Session, *, identity: ChatIdentity) -> Forgotten:
         update(AnswerVote).where(AnswerVote.identity_id == identity.id).values(identity_id=None)
     )
     identity.resident_id = None
+    identity.linked_at = None
     identity.language = None
     identity.language_chosen = False
     identity.client_language = None

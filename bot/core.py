@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import TypeVar
 
 from babel.numbers import format_decimal
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import account_commands, accounts, langid, store, texts
+from bot import account_commands, bare_number, langid, references, store, texts
 from bot.answers import AnswerStore
 from bot.db import transaction
 from bot.errors import AssistantUnavailable
@@ -53,6 +53,18 @@ def language_buttons() -> tuple[Button, ...]:
     )
 
 
+@dataclass(frozen=True)
+class Stored:
+    """What the first transaction of a message leaves for the rest of its handling."""
+
+    message_id: int
+    text: str  # as stored: with references in place of numbers and dates of birth
+    sender: str  # the chat identity's public id: all that Rasa knows of the user
+    chosen: str | None  # the language the user chose explicitly
+    language: str | None  # the conversation's language so far
+    awaiting: str | None  # what the assistant's last question asked for
+
+
 class Assistant:
     def __init__(
         self,
@@ -61,12 +73,12 @@ class Assistant:
         rasa: RasaClient,
         intents: frozenset[str],
         max_message_chars: int = 2000,
+        registry_key: bytes,
         answers: AnswerStore | None = None,
-        registry_key: bytes | None = None,
     ) -> None:
         self.sessions = sessions
-        # With the registry's key, a card number typed in answer to the link form is
-        # sent to Rasa as its keyed hash: Rasa's conversation state never holds it.
+        # With the registry's key, card and passport numbers and dates of birth are
+        # replaced by keyed hashes before a message is stored or reaches Rasa.
         self._registry_key = registry_key
         self._rasa = rasa
         self._intents = intents
@@ -81,40 +93,51 @@ class Assistant:
         return await asyncio.to_thread(run)
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
+        lang = normalise_language(inbound.client_language) or DEFAULT_LANGUAGE
         try:
-            return await self._handle(inbound)
+            stored = await self._db(lambda session: self._store_inbound(session, inbound))
         except SQLAlchemyError:
-            # The database is down: we cannot keep the promise "stored first", so say
-            # so rather than answer as if all were well.
+            # Not stored: say so, rather than promise an answer to a message we do not have.
+            log.exception("database failure while storing a %s message", inbound.channel)
+            return [self._ui(lang, texts.NOT_SAVED)]
+        try:
+            return await self._handle(inbound, stored)
+        except SQLAlchemyError:
+            # Stored, but the database failed afterwards: the message stays "received",
+            # so staff (and a later retry) find it.
             log.exception("database failure while handling a %s message", inbound.channel)
-            lang = normalise_language(inbound.client_language) or DEFAULT_LANGUAGE
-            return [self._ui(lang, texts.UNAVAILABLE)]
+            return [self._ui(stored.language or lang, texts.UNAVAILABLE)]
 
     def _ui(self, lang: str, msgid: str, buttons: tuple[Button, ...] = ()) -> Outbound:
         text = gettext(lang, msgid, hotline=office_value("immigration_hotline"))
         return Outbound(text=text, language=lang, buttons=buttons)
 
-    async def _handle(self, inbound: Inbound) -> list[Outbound]:
-        # 1. Store first, exactly as received.
-        def store_inbound(
-            session: Session,
-        ) -> tuple[int, str, str | None, str | None, str | None]:
-            identity = store.get_or_create_identity(
-                session,
-                channel=inbound.channel,
-                external_id=inbound.external_id,
-                client_language=inbound.client_language,
-            )
-            conv = store.current_conversation(session, identity=identity)
-            msg = store.record_inbound(
-                session, conversation=conv, text=inbound.text, kind=inbound.kind
-            )
-            chosen = identity.language if identity.language_chosen else None
-            lang = conv.language or identity.language
-            return msg.id, identity.public_id, chosen, lang, identity.awaiting
+    def _store_inbound(self, session: Session, inbound: Inbound) -> Stored:
+        """Store first, before anything can fail: exactly as received, except that card
+        and passport numbers and dates of birth are replaced by references first
+        (bot.references), so that they are never kept or passed on in clear."""
+        identity = store.get_or_create_identity(
+            session,
+            channel=inbound.channel,
+            external_id=inbound.external_id,
+            client_language=inbound.client_language,
+        )
+        conv = store.current_conversation(session, identity=identity)
+        text = references.protect(inbound.text, key=self._registry_key, awaiting=identity.awaiting)
+        msg = store.record_inbound(session, conversation=conv, text=text, kind=inbound.kind)
+        return Stored(
+            message_id=msg.id,
+            text=text,
+            sender=identity.public_id,
+            chosen=identity.language if identity.language_chosen else None,
+            language=conv.language or identity.language,
+            awaiting=identity.awaiting,
+        )
 
-        msg_id, sender, chosen, conv_lang, awaiting = await self._db(store_inbound)
-        cleaned = clean(inbound.text, max_chars=self._max_chars)
+    async def _handle(self, inbound: Inbound, stored: Stored) -> list[Outbound]:
+        msg_id, sender, chosen = stored.message_id, stored.sender, stored.chosen
+        conv_lang, awaiting = stored.language, stored.awaiting
+        cleaned = clean(stored.text, max_chars=self._max_chars)
         text = cleaned.text
 
         # 2. Language: an explicit choice by button or command wins and is remembered.
@@ -155,11 +178,14 @@ class Assistant:
             return await self._reply(
                 msg_id, "rejected", [self._ui(lang, texts.NO_WORDS)], language=lang
             )
+        if awaiting is None and bare_number.is_bare_number(inbound.text):
+            # "123" alone is no question (Rasa took it for a ticket number); unless a
+            # question of ours just asked for a number, ask what it is about.
+            menu = (Button(title=gettext(lang, texts.MENU), payload="/help"),)
+            only_number = [self._ui(lang, texts.ONLY_A_NUMBER, menu)]
+            return await self._reply(msg_id, "answered", only_number, language=lang)
 
         rasa_text = self._rasa_text(text)
-        if awaiting == "card_number" and self._registry_key and not text.startswith("/"):
-            replaced = accounts.replace_card_number(text, key=self._registry_key)
-            rasa_text = replaced or rasa_text
         notices: list[Outbound] = []
         if cleaned.truncated:
             notices.append(
@@ -206,27 +232,44 @@ class Assistant:
         return await self._reply(msg_id, "answered", replies, language=lang)
 
     async def _vote(self, msg_id: int, args: str, lang: str | None) -> list[Outbound] | None:
-        """Store "helpful / not helpful" on an answer; "not helpful" offers a person."""
+        """Store "helpful / not helpful" on an answer; "not helpful" offers a person.
+
+        A vote counts only for an answer this chat was shown (its vote button was sent
+        to this chat identity), and only once per chat and topic: anyone can type a
+        "/vote" payload, and the counts guide the editors.
+        """
         parts = args.split()
         if len(parts) != 2 or not parts[0].startswith("faq_") or parts[1] not in ("1", "0"):
             return None
         topic, helpful = parts[0], parts[1] == "1"
         lang = lang or DEFAULT_LANGUAGE
+        payload = f"{VOTE_PAYLOAD}{topic} {parts[1]}"
 
-        def save(session: Session) -> None:
+        def save(session: Session) -> str | None:
+            """The reason the vote is not counted, or None once it is stored."""
             msg = session.get(Message, msg_id)
             assert msg is not None
+            identity_id = msg.conversation.identity_id
+            # Checked and written under the identity's lock: a double tap counts once.
+            store.lock_identity(session, identity_id=identity_id)
+            if not store.was_shown_button(session, identity_id=identity_id, payload=payload):
+                return texts.VOTE_NOT_COUNTED
+            if store.has_voted(session, identity_id=identity_id, topic=topic):
+                return texts.ALREADY_RATED
             store.record_vote(
-                session,
-                identity_id=msg.conversation.identity_id,
-                topic=topic,
-                language=lang,
-                helpful=helpful,
+                session, identity_id=identity_id, topic=topic, language=lang, helpful=helpful
             )
+            return None
 
-        await self._db(save)
-        reply = self._ui(lang, texts.THANKS_FOR_FEEDBACK if helpful else texts.NOT_HELPFUL_REPLY)
-        return await self._reply(msg_id, "answered", [reply])
+        refused = await self._db(save)
+        offer = [] if helpful else [self._ui(lang, texts.NOT_HELPFUL_REPLY)]
+        if refused is None:
+            thanks = [] if offer else [self._ui(lang, texts.THANKS_FOR_FEEDBACK)]
+            return await self._reply(msg_id, "answered", thanks + offer)
+        if refused == texts.ALREADY_RATED:
+            # Not counted again, but someone who now finds it unhelpful still gets a person.
+            return await self._reply(msg_id, "rejected", [self._ui(lang, refused), *offer])
+        return await self._reply(msg_id, "rejected", [self._ui(lang, refused)])
 
     def _officer_view(
         self, topic: str, conv_lang: str | None, chosen: str | None
@@ -248,7 +291,9 @@ class Assistant:
         if text.startswith("/"):
             intent = text[1:].split("{", 1)[0].strip()
             if intent in self._intents:
-                return text
+                # Only the intent: entities in a payload ("/link_account{...}") would set
+                # Rasa's slots straight from what the client sent. No button of ours has any.
+                return "/" + intent
             # An unknown "/something" must not reach Rasa as an intent name.
             return text.lstrip("/") or text
         return text

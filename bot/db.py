@@ -31,7 +31,9 @@ def _ensure_sqlite_dir(url: str) -> None:
 
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    # Never SQL parameters in an error message or a log: they hold chat ids, session
+    # tokens and public ids (and whatever a user typed).
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "hide_parameters": True}
     if url.startswith("sqlite:///"):
         _ensure_sqlite_dir(url)
         # The gateway uses the database from worker threads.

@@ -57,6 +57,8 @@ class ChatIdentity(Base):
     # What the assistant's last question asked for, when the gateway must treat the answer
     # specially ("card_number": replaced by its keyed hash before Rasa sees it).
     awaiting: Mapped[str | None] = mapped_column(String(24))
+    # When this chat proved who it is: a web-chat link expires some hours after it.
+    linked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     conversations: Mapped[list[Conversation]] = relationship(back_populates="identity")
 
@@ -206,11 +208,29 @@ class LinkAttempt(Base):
     forgetting cannot be used to reset the lockout; nothing typed is stored here."""
 
     __tablename__ = "link_attempt"
-    __table_args__ = (Index("ix_link_attempt_identity", "identity_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_link_attempt_identity", "identity_id", "created_at"),
+        Index("ix_link_attempt_card_ref", "card_ref", "created_at"),
+        Index("ix_link_attempt_created", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     identity_id: Mapped[int] = mapped_column(ForeignKey("chat_identity.id", ondelete="CASCADE"))
     succeeded: Mapped[bool] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The card reference tried (a keyed hash, bot.references): failures are counted per
+    # card as well as per chat, so that new chats do not get fresh tries at one card.
+    card_ref: Mapped[str | None] = mapped_column(String(80))
+
+
+class LinkTarget(Base):
+    """One row per card reference ever tried: locked (SELECT ... FOR UPDATE) while an
+    attempt at that card is counted and compared, so that parallel attempts at one card
+    are counted one after the other and the lockout's threshold is crossed exactly once."""
+
+    __tablename__ = "link_target"
+
+    ref: Mapped[str] = mapped_column(String(80), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -28,9 +28,10 @@ class Cleaned:
 def clean(raw: str, *, max_chars: int) -> Cleaned:
     text = unicodedata.normalize("NFC", raw).replace("\r\n", "\n").replace("\r", "\n")
     text = INVISIBLE.sub("", text)
-    # Control characters (C0, C1) except newline and tab become spaces.
+    # Control characters (C0, C1) except newline and tab, and lone surrogates (which a
+    # JSON body can carry but no UTF-8 text can), become spaces.
     text = "".join(
-        " " if unicodedata.category(ch) == "Cc" and ch not in "\n\t" else ch for ch in text
+        " " if unicodedata.category(ch) in ("Cc", "Cs") and ch not in "\n\t" else ch for ch in text
     )
     text = re.sub(r" *\n *", "\n", _SPACES.sub(" ", text))
     text = _BLANK_LINES.sub("\n\n", text).strip()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+import uuid
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from bot.models import AnswerVote, ChatIdentity, Conversation, Message, utcnow
@@ -20,14 +24,22 @@ CONVERSATION_IDLE = timedelta(hours=12)
 def get_or_create_identity(
     session: Session, *, channel: str, external_id: str, client_language: str | None = None
 ) -> ChatIdentity:
-    identity = session.scalar(
-        select(ChatIdentity).where(
-            ChatIdentity.channel == channel, ChatIdentity.external_id == external_id
-        )
+    """The chat identity, created if new: with an upsert, so that simultaneous first
+    messages of one user (five browser tabs, a burst on Telegram) all find one row
+    instead of all but one failing on the unique constraint."""
+    values = {"channel": channel, "external_id": external_id, "public_id": str(uuid.uuid4())}
+    dialect = session.get_bind().dialect.name
+    insert_stmt = pg_insert if dialect == "postgresql" else sqlite_insert
+    session.execute(
+        insert_stmt(ChatIdentity)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
     )
-    if identity is None:
-        identity = ChatIdentity(channel=channel, external_id=external_id)
-        session.add(identity)
+    identity = session.scalars(
+        select(ChatIdentity)
+        .where(ChatIdentity.channel == channel, ChatIdentity.external_id == external_id)
+        .execution_options(populate_existing=True)
+    ).one()
     if client_language:
         identity.client_language = client_language[:16]
     identity.last_seen_at = utcnow()
@@ -56,9 +68,13 @@ def current_conversation(session: Session, *, identity: ChatIdentity) -> Convers
     return conv
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def storable(text: str) -> str:
-    """The text as received, except NUL, which PostgreSQL cannot store: it becomes "␀"."""
-    return text.replace("\x00", "\u2400")
+    """The text as received, except what no database can store as text: NUL becomes "␀"
+    and a lone surrogate (valid in JSON's \\u escapes, invalid in UTF-8) becomes "\ufffd"."""
+    return _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", "\u2400"))
 
 
 def record_inbound(
@@ -124,6 +140,58 @@ def record_vote(
     session.add(vote)
     session.flush()
     return vote
+
+
+def lock_identity(session: Session, *, identity_id: int) -> None:
+    """Hold this chat identity's row until the transaction ends, so that a check and the
+    write it allows (has_voted, then record_vote) are not interleaved with another
+    message of the same chat. An UPDATE rather than SELECT ... FOR UPDATE: SQLite has no
+    row locks, and its driver begins the write transaction only at the first write, so
+    the checks read outside any transaction unless a write comes first."""
+    session.execute(
+        update(ChatIdentity)
+        .where(ChatIdentity.id == identity_id)
+        .values(last_seen_at=ChatIdentity.last_seen_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _like_literal(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def was_shown_button(session: Session, *, identity_id: int, payload: str) -> bool:
+    """Whether a reply to this chat identity offered a button with exactly this payload
+    (any of its conversations; a forgotten chat's messages are gone, and so is this)."""
+    # The JSON text is only a coarse filter (its escaping differs between databases);
+    # the payloads are compared exactly once decoded.
+    coarse = "%" + _like_literal(payload) + "%"
+    rows = session.scalars(
+        select(Message.buttons)
+        .join(Conversation, Message.conversation_id == Conversation.id)
+        .where(
+            Conversation.identity_id == identity_id,
+            Message.direction == "out",
+            cast(Message.buttons, String).like(coarse, escape="\\"),
+        )
+    )
+    return any(
+        isinstance(b, dict) and b.get("payload") == payload
+        for buttons in rows
+        if isinstance(buttons, list)
+        for b in buttons
+    )
+
+
+def has_voted(session: Session, *, identity_id: int, topic: str) -> bool:
+    return (
+        session.scalar(
+            select(AnswerVote.id)
+            .where(AnswerVote.identity_id == identity_id, AnswerVote.topic == topic)
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def vote_counts(session: Session) -> dict[tuple[str, str], tuple[int, int]]:

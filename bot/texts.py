@@ -41,12 +41,21 @@ UNAVAILABLE = N_(
     "Sorry, the assistant is temporarily unavailable. Your message has been saved and will be "
     "answered as soon as possible. For urgent help, call the immigration hotline %(hotline)s."
 )
+NOT_SAVED = N_(
+    "Sorry, something went wrong and your message could not be saved. Please send it again in "
+    "a few minutes. For urgent help, call the immigration hotline %(hotline)s."
+)
 EMPTY_MESSAGE = N_("Your message is empty. Please write your question in words.")
 TOO_LONG = N_(
     "Your message is very long. I have read the first %(limit)s characters; please send one "
     "question at a time."
 )
 NO_WORDS = N_("Please write your question in words: I cannot understand only symbols or emoji.")
+# A message that is only a number ("123") when no question asked for one.
+ONLY_A_NUMBER = N_(
+    "I see only a number. What would you like to know about it? Please write your question "
+    "in words, or tap Menu to see what I can help with."
+)
 UNSUPPORTED_MEDIA = N_("I can only read text messages. Please write your question in words.")
 HUMAN_NOT_AVAILABLE = N_(
     "I cannot connect you to a member of staff from this chat yet. Please call the immigration "
@@ -76,6 +85,11 @@ NOT_HELPFUL_REPLY = N_(
     "Sorry this did not help. A member of staff can help you: call the immigration hotline "
     "%(hotline)s or visit the service center."
 )
+# A vote counts only for an answer this chat was shown, once (bot/core.py: _vote).
+VOTE_NOT_COUNTED = N_(
+    "This rating could not be counted: you can rate only an answer I have sent you in this chat."
+)
+ALREADY_RATED = N_("You have already rated this answer. Thank you.")
 # Reminders before a document expires.
 REMINDER_DOCUMENT = N_(
     "Reminder: your %(document)s (number ending %(last4)s) expires on %(date)s (%(when)s). "
@@ -105,7 +119,6 @@ NOT_A_CARD_NUMBER = N_(
     "after two letters."
 )
 NOT_A_DATE = N_("I could not read a date in that.")
-WHICH_DATE = N_("Did you mean %(first)s or %(second)s?")
 NOT_PASSPORT_LAST4 = N_("Please type only the last four letters or digits of your passport number.")
 CANCEL = N_("Cancel")
 LINK_CANCELLED = N_("All right, I stopped. Send /link whenever you want to try again.")
@@ -125,6 +138,15 @@ LINK_LOCKED = N_(
     "Too many attempts did not match. For your security, linking is locked in this chat for 24 "
     "hours and the staff have been told. For help now, call the immigration hotline "
     "%(hotline)s or visit the service center."
+)
+LINK_CARD_LOCKED = N_(
+    "For the security of this card, linking it to a chat is paused after too many attempts "
+    "that did not match, and the staff have been told. If it is your card, please contact the "
+    "service center or call the immigration hotline %(hotline)s."
+)
+LINK_PAUSED = N_(
+    "Linking records is paused for a while for security reasons. Please try again in an hour, "
+    "or call the immigration hotline %(hotline)s."
 )
 ALREADY_LINKED = N_(
     "This chat is already linked to your record. Send /unlink if you want to remove the link."

@@ -53,3 +53,14 @@ _LONG_NUMBER = re.compile(r"(?<![A-Za-z0-9])([A-Za-z]{0,3}\d(?:[ -]?\d){5,})(?![
 def mask_numbers_in(text: str) -> str:
     """Mask every run of 6+ digits (with an optional letter prefix) in free text."""
     return _LONG_NUMBER.sub(lambda m: mask(m.group(1)), text)
+
+
+def birth_date_hash(iso_date: str, *, key: bytes) -> str:
+    """The keyed hash of a date of birth (ISO 1990-04-03): what a chat's answer becomes
+    before it is stored or reaches Rasa, compared with the registry's date."""
+    return hmac.new(key, b"dob:" + iso_date.encode(), hashlib.sha256).hexdigest()
+
+
+def last4_hash(raw: str, *, key: bytes) -> str:
+    """The keyed hash of a passport number's last four characters."""
+    return hmac.new(key, b"last4:" + last4(raw).encode(), hashlib.sha256).hexdigest()

@@ -19,6 +19,7 @@ from bot.i18n import gettext
 from bot.messages import Inbound, Outbound
 from bot.rasa_client import RasaClient
 from bot.rasa_runtime import domain_intents
+from tests.helpers import REGISTRY_KEY
 from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
@@ -88,7 +89,9 @@ def expected_start(stack: Stack, lang: str, intent: str) -> str:
 @pytest.fixture
 async def live_assistant(stack: Stack, sessions: sessionmaker[Session]) -> AsyncIterator[Assistant]:
     rasa = RasaClient(stack.rasa_url, timeout_s=60)
-    yield Assistant(sessions=sessions, rasa=rasa, intents=domain_intents())
+    yield Assistant(
+        sessions=sessions, rasa=rasa, intents=domain_intents(), registry_key=REGISTRY_KEY
+    )
     await rasa.aclose()
 
 

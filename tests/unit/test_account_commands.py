@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import account_commands, accounts, store, texts
+from bot import account_commands, accounts, references, store, texts
 from bot.core import Assistant
 from bot.db import transaction
 from bot.i18n import gettext
@@ -103,8 +103,9 @@ async def test_forget_me_asks_then_deletes_link_and_transcript(
             AnswerVote(identity_id=before.id, topic="faq_visa_types", language="ru", helpful=True)
         )
         accounts.attempt_link(
-            s, identity=s.get(ChatIdentity, before.id), card_ref="n:0", date_of_birth=AHMED.born,
-            passport_last4=None,
+            s, identity=s.get(ChatIdentity, before.id), card_ref="n:0",
+            birth_ref=references.birth_reference(AHMED.born.isoformat(), key=registry_key()),
+            passport_ref=None, key=registry_key(),
         )  # fmt: skip
     (question,) = await say(assistant, "Забудьте меня")
     assert question.text == gettext("ru", texts.FORGET_CONFIRM)
@@ -147,9 +148,10 @@ async def test_answers_to_identity_questions_are_not_kept(
     with sessions() as s:
         inbound = [m.text for m in s.scalars(select(Message).where(Message.direction == "in"))]
     assert inbound == [store.REDACTED, "what about my visa"]
-    # ...while Rasa got the number: the action server compares it by keyed hash.
-    assert fake_rasa.requests[0]["message"] == "YW 2016 0012 34"
-    assert accounts.card_reference("YW 2016 0012 34", key=registry_key()).startswith("n:")
+    # ...and Rasa got only the number's keyed hash, which the action server compares.
+    ref = accounts.card_reference("YW 2016 0012 34", key=registry_key())
+    assert ref.startswith("n:")
+    assert fake_rasa.requests[0]["message"] == "cardref:" + ref
 
 
 def test_cli_lists_open_staff_alerts(
@@ -207,7 +209,8 @@ async def test_card_number_reaches_rasa_only_as_its_keyed_hash(
     sent = [r["message"] for r in fake_rasa.requests]
     assert sent[0] == "link my card"
     assert sent[1] == "cardref:" + accounts.card_reference("YW2016001234", key=key)
-    assert sent[2] == "YW 2016 0012 34"  # no longer awaited: sent as typed
+    # Not awaited any more, and still replaced: a card number is never sent in clear.
+    assert sent[2] == sent[1]
 
 
 def test_card_number_inside_a_sentence_is_replaced_and_the_words_stay() -> None:

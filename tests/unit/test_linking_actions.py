@@ -30,7 +30,7 @@ from actions import (
     ActionLinkSubmit,
     ValidateLinkForm,
 )
-from bot import accounts, texts
+from bot import accounts, references, texts
 from bot.db import transaction
 from bot.i18n import gettext
 from bot.models import ChatIdentity, LinkAttempt, MerchantCard, Resident, StaffAlert
@@ -87,15 +87,20 @@ async def run(action: Action, t: Tracker) -> tuple[list[dict[str, Any]], dict[st
     return [m for m in dispatcher.messages if m.get("text")], slots
 
 
+def dob(iso: str) -> str:
+    return references.birth_reference(iso, key=registry_key())
+
+
 def ui(lang: str, msgid: str, **params: Any) -> str:
     return gettext(lang, msgid, hotline="12367", **params)
 
 
 async def link(registry: sessionmaker, card: str, born: str, passport: str | None = None):  # type: ignore[no-untyped-def,type-arg]
+    key = registry_key()
     slots = {
-        "link_card": accounts.card_reference(card, key=registry_key()),
-        "link_dob": born,
-        "link_passport": passport,
+        "link_card": accounts.card_reference(card, key=key),
+        "link_dob": references.birth_reference_in(born, key=key),
+        "link_passport": references.passport_reference_in(passport, key=key) if passport else None,
     }
     return await run(ActionLinkSubmit(), tracker("1990-01-01", slots=slots))
 
@@ -146,24 +151,36 @@ async def test_dates_of_birth_as_users_type_them(
     _, slots = await run(
         ValidateLinkForm(), tracker(typed, fill="link_dob", slots={"link_card": card})
     )
-    assert slots["link_dob"] == iso
+    assert slots["link_dob"] == references.birth_reference(iso, key=registry_key())
+    assert iso not in json.dumps(slots)  # only the keyed hash is kept
     assert slots["requested_slot"] is None  # one person fits: the form is done
 
 
-@pytest.mark.parametrize("typed", ["3/4/1990", "٣/٤/١٩٩٠", "03.04.1990"])
-async def test_ambiguous_day_and_month_are_asked_back(
+@pytest.mark.parametrize("typed", ["3/4/1985", "٣/٤/١٩٨٥", "03.04.1985", "4/3/1985"])
+async def test_ambiguous_day_and_month_keep_both_readings_and_the_registry_decides(
     registry: sessionmaker,
     typed: str,  # type: ignore[type-arg]
 ) -> None:
-    messages, slots = await run(ValidateLinkForm(), tracker(typed, fill="link_dob", lang="fr"))
+    key = registry_key()
+    card = accounts.card_reference(AHMED.card, key=key)
+    messages, slots = await run(
+        ValidateLinkForm(), tracker(typed, fill="link_dob", lang="fr", slots={"link_card": card})
+    )
     assert messages == []
-    assert slots["link_dob"] is None and not slots.get("link_misses")
-    # The form asks for the date again: this time, which of the two.
-    (question,), slots = await run(ActionAskLinkDob(), tracker(slots=slots, lang="fr"))
-    april, march = "3 avril 1990", "4 mars 1990"
-    assert question["text"] == ui("fr", texts.WHICH_DATE, first=april, second=march)
-    assert [b["payload"] for b in question["buttons"]] == ["1990-04-03", "1990-03-04", "/deny"]
-    assert slots["link_choices"] is None
+    # Both readings, hashed: 3 April and 4 March 1985. Ahmed was born on one of them.
+    both = {references.birth_reference(iso, key=key) for iso in ("1985-04-03", "1985-03-04")}
+    assert set(slots["link_dob"].split("|")) == both
+    assert slots["link_ambiguous"] is False and slots["requested_slot"] is None
+    messages, _ = await link(registry, AHMED.card, typed)
+    assert messages[0]["text"] == ui("en", texts.LINKED)
+
+
+async def test_a_date_no_one_is_born_on_is_asked_again(
+    registry: sessionmaker,  # type: ignore[type-arg]
+) -> None:
+    messages, slots = await run(ValidateLinkForm(), tracker("2091-01-01", fill="link_dob"))
+    assert [m["text"] for m in messages] == [ui("en", texts.NOT_A_DATE)]
+    assert slots["link_dob"] is None and slots["link_misses"] == 1
 
 
 async def test_unreadable_answers_are_explained_then_the_form_stops(
@@ -203,7 +220,7 @@ async def test_card_digits_shared_by_two_people_ask_for_the_passport(
             "P1111 2222", fill="link_passport", slots={"link_card": card, "link_ambiguous": True}
         ),
     )
-    assert slots["link_passport"] == "2222"
+    assert slots["link_passport"] == references.last4_reference("2222", key=registry_key())
     messages, _ = await link(registry, "2016009999", "1979-11-02", "2222")
     assert messages[0]["text"] == ui("en", texts.LINKED)
     with registry() as s:
@@ -255,16 +272,16 @@ def test_lockout_ends_after_24_hours(registry: sessionmaker) -> None:  # type: i
         identity = s.scalars(select(ChatIdentity)).one()
         for minute in range(5):
             result = accounts.attempt_link(
-                s, identity=identity, card_ref=card, date_of_birth=dt.date(2000, 1, 1),
-                passport_last4=None, now=start + dt.timedelta(minutes=minute),
+                s, identity=identity, card_ref=card, birth_ref=dob("2000-01-01"),
+                passport_ref=None, key=registry_key(), now=start + dt.timedelta(minutes=minute),
             )  # fmt: skip
         assert result.outcome == "locked"
         assert accounts.is_locked(s, identity_id=identity.id, now=start + dt.timedelta(hours=23))
         later = start + dt.timedelta(hours=24, minutes=5)
         assert not accounts.is_locked(s, identity_id=identity.id, now=later)
         result = accounts.attempt_link(
-            s, identity=identity, card_ref=card, date_of_birth=AHMED.born,
-            passport_last4=None, now=later,
+            s, identity=identity, card_ref=card, birth_ref=dob(AHMED.born.isoformat()),
+            passport_ref=None, key=registry_key(), now=later,
         )  # fmt: skip
         assert result.outcome == "linked"
 
@@ -291,7 +308,7 @@ async def test_after_linking_the_pending_question_is_answered(
 ) -> None:
     slots = {
         "link_card": accounts.card_reference(OLGA.card, key=registry_key()),
-        "link_dob": OLGA.born.isoformat(),
+        "link_dob": references.birth_reference(OLGA.born.isoformat(), key=registry_key()),
         "link_then": "check_card_status",
     }
     messages, _ = await run(ActionLinkSubmit(), tracker("", slots=slots, lang="ru"))
@@ -430,8 +447,9 @@ def test_the_lockout_holds_for_any_sequence_of_attempts(
             identity.resident_id = None
             recent = [f for f in failures if f > now - accounts.FAILURE_WINDOW]
             result = accounts.attempt_link(
-                s, identity=identity, card_ref=card, passport_last4=None, now=now,
-                date_of_birth=AHMED.born if right else dt.date(2001, 1, 1),
+                s, identity=identity, card_ref=card, passport_ref=None, now=now,
+                birth_ref=dob(AHMED.born.isoformat() if right else "2001-01-01"),
+                key=registry_key(),
             )  # fmt: skip
             if len(recent) >= accounts.MAX_FAILURES:
                 assert result.outcome == "locked" and identity.resident_id is None
@@ -483,6 +501,7 @@ async def test_database_down_during_the_form_ends_with_a_clear_answer(
     _, slots = await run(
         ValidateLinkForm(), tracker("1985-04-03", fill="link_dob", slots={"link_card": card})
     )
-    assert slots["link_dob"] == "1985-04-03" and slots["requested_slot"] is None
+    assert slots["link_dob"] == references.birth_reference("1985-04-03", key=registry_key())
+    assert slots["requested_slot"] is None
     messages, _ = await link(registry, AHMED.card, "1985-04-03")
     assert [m["text"] for m in messages] == [ui("en", texts.RECORDS_UNAVAILABLE)]
