@@ -84,6 +84,10 @@ _SHORT_WORDS = {
 }  # fmt: skip
 SHORT_WORDS = {word: lang for lang, words in _SHORT_WORDS.items() for word in words}
 _WORD = re.compile(r"[^\W\d_]+")
+# Card and passport numbers and dates of birth reach the detector as references
+# ("cardref:n:<hex>", see bot/references.py): their letters are no language, and as
+# Latin letters they would switch a Russian chat to English on its card number.
+_REFERENCE = re.compile(r"(?<![\w:])(?:cardref|passref|dobref):[0-9a-z:|]*")
 _KEYBOARD_PUNCTUATION = {"zh": "？！，。：；（）", "ar": "؟،؛"}
 LATIN_MIN_SHARE = 0.4
 LATIN_MIN_MARGIN = 0.1
@@ -113,6 +117,7 @@ def detect(text: str) -> Detection:
     decides, even among English words ("card التاجر uses", "merchant card怎么拿到手").
     Latin-only text is told apart by lingua among English, French and Spanish.
     """
+    text = _REFERENCE.sub(" ", text)
     scripts, latin = _script_counts(text)
     han = scripts.get("zh", 0)
     long_enough = (latin + sum(n for k, n in scripts.items() if k != "zh")) >= MIN_LETTERS or (

@@ -106,3 +106,32 @@ def test_informal_messages_meet_the_target_without_context(lang: str) -> None:
         t for t in lines if decide(t, chosen=None, conversation=None, client=None).language != lang
     ]
     assert len(wrong) / len(lines) <= 0.02, wrong
+
+
+# What the gateway puts in place of a card or passport number or a date of birth
+# (bot/references.py) before the language is decided.
+CARD_REF = "cardref:n:" + "80e76ad0c662f46722b0175812a8e6" * 2 + "abcd"
+DIGITS_REF = "cardref:d:" + "db0f5927b631508f9f4d27b817261f" * 2 + "0123"
+BIRTH_REF = "dobref:" + "e071d9fe7d62cc089dc4" * 3 + "abcd|" + "f" * 64
+
+
+@pytest.mark.parametrize("conversation", ["ru", "zh", "ar", "fr", "es", "en"])
+@pytest.mark.parametrize(
+    "text",
+    [CARD_REF, f"+{DIGITS_REF}", BIRTH_REF, f"{CARD_REF} {BIRTH_REF}", "passref:l:" + "a" * 64],
+)
+def test_references_are_no_language(text: str, conversation: str) -> None:
+    """A Russian user answering the link form with a card number stays in Russian."""
+    assert detect(text).language is None
+    assert (
+        decide(text, chosen=None, conversation=conversation, client=None).language == conversation
+    )
+
+
+def test_the_words_around_a_reference_still_decide() -> None:
+    assert (
+        decide(f"моя карта {CARD_REF}", chosen=None, conversation="en", client=None).language
+        == "ru"
+    )
+    text = f"is my card {CARD_REF} still valid please"
+    assert decide(text, chosen=None, conversation="ru", client=None).language == "en"
