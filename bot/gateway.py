@@ -19,7 +19,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.answers import AnswerStore
+from bot.channels.web_security import SECURITY_MIDDLEWARE
 from bot.channels.webchat import WebChat
+from bot.channels.webchat_assets import asset_routes
 from bot.core import Assistant
 from bot.db import make_engine, make_sessionmaker
 from bot.rasa_client import RasaClient
@@ -99,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await rasa.aclose()
 
     return Starlette(
-        routes=[Route("/healthz", healthz), *webchat.routes()],
+        routes=[Route("/healthz", healthz), *webchat.routes(), *asset_routes()],
+        middleware=SECURITY_MIDDLEWARE,
         lifespan=lifespan,
     )

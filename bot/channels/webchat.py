@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bot import texts
-from bot.channels import webchat_sessions
+from bot.channels import web_security, webchat_sessions
 from bot.core import Assistant
 from bot.db import transaction
 from bot.i18n import DEFAULT_LANGUAGE, gettext, normalise_language, text_direction
@@ -67,6 +67,8 @@ class WebChat:
         return HTMLResponse(body)
 
     async def post_message(self, request: Request) -> Response:
+        if (refused := web_security.refuse_unless_same_origin_json(request)) is not None:
+            return refused
         raw = await read_body(request, limit=MAX_BODY_BYTES)
         if raw is None:
             return JSONResponse({"error": "message too large"}, status_code=413)
