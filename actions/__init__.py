@@ -28,11 +28,11 @@ from actions.linking import (
 )
 from actions.not_yet import ActionDisputesNotYet, ActionRequestHuman
 from actions.records import ActionCheckCardStatus, ActionCheckVisaStatus
-from bot.logging_setup import MaskNumbers
+from bot.logging_setup import add_filters
 
-# rasa-sdk configures its own handlers; mask numbers on all of them.
+# rasa-sdk configures its own handlers; mask numbers and database details on all of them.
 for _handler in logging.getLogger().handlers:
-    _handler.addFilter(MaskNumbers())
+    add_filters(_handler)
 
 __all__ = [
     "ActionAffirm",

@@ -160,30 +160,44 @@ class Assistant:
             text, chosen=chosen, conversation=conv_lang, client=inbound.client_language
         )
         lang = decision.language
+        # Only a choice or a detection may change the conversation's language: a language
+        # taken from the conversation itself, written back, could undo a switch made
+        # meanwhile by another message of the same chat.
+        settles = decision.source in ("chosen", "detected")
 
         command = account_commands.parse(text)
         if command is not None:
-            return await self._account_command(msg_id, command, lang)
+            return await self._account_command(msg_id, command, lang, settles)
 
         # 3. Input we can answer without Rasa.
         if inbound.kind not in ("text", "button"):
             return await self._reply(
-                msg_id, "rejected", [self._ui(lang, texts.UNSUPPORTED_MEDIA)], language=lang
+                msg_id,
+                "rejected",
+                [self._ui(lang, texts.UNSUPPORTED_MEDIA)],
+                language=lang,
+                settles=settles,
             )
         if not text:
             return await self._reply(
-                msg_id, "rejected", [self._ui(lang, texts.EMPTY_MESSAGE)], language=lang
+                msg_id,
+                "rejected",
+                [self._ui(lang, texts.EMPTY_MESSAGE)],
+                language=lang,
+                settles=settles,
             )
         if not cleaned.has_words:
             return await self._reply(
-                msg_id, "rejected", [self._ui(lang, texts.NO_WORDS)], language=lang
+                msg_id, "rejected", [self._ui(lang, texts.NO_WORDS)], language=lang, settles=settles
             )
         if awaiting is None and bare_number.is_bare_number(inbound.text):
             # "123" alone is no question (Rasa took it for a ticket number); unless a
             # question of ours just asked for a number, ask what it is about.
             menu = (Button(title=gettext(lang, texts.MENU), payload="/help"),)
             only_number = [self._ui(lang, texts.ONLY_A_NUMBER, menu)]
-            return await self._reply(msg_id, "answered", only_number, language=lang)
+            return await self._reply(
+                msg_id, "answered", only_number, language=lang, settles=settles
+            )
 
         rasa_text = self._rasa_text(text)
         notices: list[Outbound] = []
@@ -207,17 +221,23 @@ class Assistant:
         except AssistantUnavailable as exc:
             log.warning("message %s unanswered: %s", msg_id, exc)
             return await self._reply(
-                msg_id, "unanswered", [self._ui(lang, texts.UNAVAILABLE)], language=lang
+                msg_id,
+                "unanswered",
+                [self._ui(lang, texts.UNAVAILABLE)],
+                language=lang,
+                settles=settles,
             )
 
         replies = notices + [
             Outbound(text=r.text, language=turn.language or lang, buttons=r.buttons)
             for r in turn.replies
         ]
-        return await self._reply(msg_id, "answered", replies, turn=turn, language=lang)
+        return await self._reply(
+            msg_id, "answered", replies, turn=turn, language=lang, settles=settles
+        )
 
     async def _account_command(
-        self, msg_id: int, command: account_commands.Command, lang: str
+        self, msg_id: int, command: account_commands.Command, lang: str, settles: bool
     ) -> list[Outbound]:
         def run(session: Session) -> tuple[list[Outbound], bool]:
             msg = session.get(Message, msg_id)
@@ -229,7 +249,7 @@ class Assistant:
         replies, transcript_kept = await self._db(run)
         if not transcript_kept:
             return replies  # forgotten: not even this exchange is stored
-        return await self._reply(msg_id, "answered", replies, language=lang)
+        return await self._reply(msg_id, "answered", replies, language=lang, settles=settles)
 
     async def _vote(self, msg_id: int, args: str, lang: str | None) -> list[Outbound] | None:
         """Store "helpful / not helpful" on an answer; "not helpful" offers a person.
@@ -307,18 +327,32 @@ class Assistant:
         *,
         language: str | None = None,
         chosen: bool = False,
+        settles: bool = True,
     ) -> list[Outbound]:
         """Store the replies and the message's outcome, and the language decided for it
-        (in the same transaction: one database round trip per message after storing)."""
+        (in the same transaction: one database round trip per message after storing).
+
+        The conversation's language and what its last question awaited are written only
+        by the newest message that got this far: a slow answer to an older message must
+        not write its older state over a newer one's.
+        """
 
         def save(session: Session) -> None:
             msg = session.get(Message, msg_id)
             assert msg is not None
+            conv = msg.conversation
+            # The identity's row first, as when a message is stored: transactions that
+            # update both lock them in one order, so two messages never deadlock.
+            store.lock_identity(session, identity_id=conv.identity_id)
+            identity = conv.identity
+            newest = not store.newer_answered_inbound(
+                session, conversation_id=conv.id, after=msg.id
+            )
             msg.status = status
             if language is not None:
-                msg.language = msg.conversation.language = language
-                identity = msg.conversation.identity
-                identity.language = language
+                msg.language = language
+                if chosen or (settles and newest) or conv.language is None:
+                    conv.language = identity.language = language
                 identity.language_chosen = identity.language_chosen or chosen
             if turn is not None:
                 if turn.redact:
@@ -327,12 +361,13 @@ class Assistant:
                     msg.text = store.REDACTED
                 msg.intent = turn.intent
                 msg.confidence = turn.confidence
-                msg.conversation.identity.awaiting = turn.awaiting
+                if newest:
+                    identity.awaiting = turn.awaiting
                 msg.answer_language = turn.answer_language
             for out in replies:
                 store.record_outbound(
                     session,
-                    conversation=msg.conversation,
+                    conversation=conv,
                     text=out.text,
                     language=out.language,
                     reply_to=msg.id,

@@ -156,6 +156,22 @@ def lock_identity(session: Session, *, identity_id: int) -> None:
     )
 
 
+def newer_answered_inbound(session: Session, *, conversation_id: int, after: int) -> bool:
+    """Whether a message of this conversation sent after message ``after`` has already
+    been handled (its language is stored with its outcome)."""
+    found = session.scalar(
+        select(Message.id)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == "in",
+            Message.id > after,
+            Message.language.is_not(None),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 def _like_literal(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 

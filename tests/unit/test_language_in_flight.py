@@ -17,7 +17,6 @@ import asyncio
 import json
 
 import httpx
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core import Assistant
@@ -53,9 +52,6 @@ def inbound(text: str) -> Inbound:
     return Inbound(channel="webchat", external_id="u1", text=text, kind="text")
 
 
-@pytest.mark.xfail(
-    strict=True, reason="bot/core.py: a message in flight writes back a stale language"
-)
 async def test_a_message_in_flight_does_not_undo_a_language_switch(
     sessions: sessionmaker[Session],
 ) -> None:
