@@ -143,8 +143,8 @@ async def test_rasa_server_error_is_unavailable(
 async def test_short_latin_messages_never_switch_language_but_a_script_does(
     assistant: Assistant, fake_rasa: FakeRasa
 ) -> None:
-    """"ok" could be any language; Han, Arabic and Cyrillic letters each name one of ours,
-    however short (issue 9). A bare number: tests/unit/test_bare_number.py."""
+    """A short Latin word ("ok") could be any language; Han, Arabic and Cyrillic letters
+    each name one of ours, however short (issue 9). A bare number: test_bare_number.py."""
     await assistant.handle(inbound("Здравствуйте, как продлить визу?"))
     for short in ["ok", "好的", "ok", "شكرا", "yes", "да", "merci"]:
         await assistant.handle(inbound(short))
