@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session, sessionmaker
 import actions.common
 from actions import (
     ActionAskLinkCard,
-    ActionAskLinkDob,
     ActionCheckCardStatus,
     ActionCheckVisaStatus,
     ActionLinkStart,
