@@ -4,11 +4,11 @@ Found while checking issue 9 ("under load, replies right after a language switch
 the old language"). The gateway reads the conversation's language when it stores a
 message and writes the language it decided back when it stores the reply. A message sent
 while the switching message is still at Rasa therefore reads the old language, is
-answered in it, and then writes it back over the switch. The fix belongs to bot/core.py
-(one turn at a time per conversation, as DESIGN.md's inbox lease says, or writing the
-conversation's language only when the message itself decided it); until then this test
-is an expected failure, and strict: it fails as soon as the race is gone, so that whoever
-fixes it removes the marker.
+answered in it, and then wrote it back over the switch. Now a message writes the
+conversation's language only when it decided it itself (a choice or a detection), and
+only as the newest message handled (bot/core.py, Assistant._reply). The reply to the
+message in flight is still in the old language: only one turn at a time per
+conversation (the inbox lease of DESIGN.md) would change that.
 """
 
 from __future__ import annotations
