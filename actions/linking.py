@@ -134,7 +134,7 @@ class ValidateLinkForm(FormValidationAction):
         card_ref = tracker.get_slot(CARD)
 
         def count(session: Session) -> int:
-            found = accounts.candidates(session, card_ref=str(card_ref), birth_ref=born, key=key)
+            found = accounts.candidates(session, card_ref=str(card_ref), birth_ref=born)
             return len(found)
 
         try:

@@ -188,13 +188,11 @@ def _serialise_attempts_at(session: Session, card_ref: str) -> None:
     session.execute(select(LinkTarget.ref).where(LinkTarget.ref == card_ref).with_for_update())
 
 
-def candidates(session: Session, *, card_ref: str, birth_ref: str, key: bytes) -> list[Resident]:
+def candidates(session: Session, *, card_ref: str, birth_ref: str) -> list[Resident]:
     """The residents holding this card (by reference) and born on this date (by
     reference: either reading of an ambiguous date)."""
     return [
-        r
-        for r in holders(session, card_ref=card_ref)
-        if birth_matches(birth_ref, r.date_of_birth, key=key)
+        r for r in holders(session, card_ref=card_ref) if birth_matches(birth_ref, r.birth_hash)
     ]
 
 
@@ -235,7 +233,7 @@ def attempt_link(
     if everywhere >= limits.everywhere_per_hour:
         _alert_pause_once(session, now=now, failures=everywhere)
         return LinkResult("paused")
-    found = [r for r in residents if birth_matches(birth_ref, r.date_of_birth, key=key)]
+    found = [r for r in residents if birth_matches(birth_ref, r.birth_hash)]
     if passport_ref:
         found = [
             r

@@ -129,14 +129,15 @@ class AnswerVote(Base):
 
 
 class Resident(Base):
-    """A foreign resident as the registry knows them. Numbers are stored as keyed hashes
-    (for comparison) and last four characters (for display): see bot.registry.secrets."""
+    """A foreign resident as the registry knows them. Numbers and the date of birth are
+    stored as keyed hashes (for comparison), numbers also as their last four characters
+    (for display): see bot.registry.secrets. Nothing here is a secret in clear."""
 
     __tablename__ = "resident"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     full_name: Mapped[str] = mapped_column(String(200))
-    date_of_birth: Mapped[date] = mapped_column(Date)
+    birth_hash: Mapped[str] = mapped_column(String(64))
     nationality: Mapped[str | None] = mapped_column(String(3))
     passport_hash: Mapped[str] = mapped_column(String(64), unique=True)
     passport_last4: Mapped[str] = mapped_column(String(4))

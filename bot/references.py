@@ -160,11 +160,12 @@ def passport_reference_in(text: str, *, key: bytes) -> str | None:
     return None
 
 
-def birth_matches(reference: str, born: dt.date, *, key: bytes) -> bool:
-    """Whether a date-of-birth reference stands for this date (either of its readings)."""
+def birth_matches(reference: str, birth_hash: str) -> bool:
+    """Whether a date-of-birth reference stands for the registry's hashed date of birth
+    (either of its readings)."""
     if reference == INVALID:
         return False
-    return birth_date_hash(born.isoformat(), key=key) in reference.split("|")
+    return birth_hash in reference.split("|")
 
 
 def passport_matches(reference: str, *, passport_hash: str, last4: str, key: bytes) -> bool:

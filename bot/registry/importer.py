@@ -34,7 +34,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.models import MerchantCard, Resident, TravelDocument, utcnow
-from bot.registry.secrets import digits_hash, last4, normalise_number, number_hash
+from bot.registry.secrets import (
+    birth_date_hash,
+    digits_hash,
+    last4,
+    normalise_number,
+    number_hash,
+)
 
 REQUIRED = (
     "card_number", "card_status", "card_issued_on", "card_expires_on", "full_name",
@@ -164,7 +170,7 @@ def _upsert(session: Session, row: Row, key: bytes, report: ImportReport) -> Non
         resident,
         {
             "full_name": v["full_name"],
-            "date_of_birth": v["date_of_birth"],
+            "birth_hash": birth_date_hash(v["date_of_birth"].isoformat(), key=key),
             "nationality": v.get("nationality") or None,
             "passport_last4": last4(v["passport_number"]),
         },
