@@ -11,7 +11,7 @@ MO := $(PO:.po=.mo)
 # pip's optional cache of the Debian/PyPI mirror is fine; no network beyond the registries.
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: setup run test test-fast lint typecheck catalogs extract chat train clean bench browser
+.PHONY: setup run test test-fast lint typecheck catalogs extract chat train clean bench browser mutation
 
 setup: $(VENV)/.stamp $(RASA_VENV)/.stamp catalogs
 
@@ -67,6 +67,21 @@ typecheck: $(VENV)/.stamp
 
 bench: setup
 	$(VENV)/bin/python bench/reply_latency.py
+
+# Mutation testing of the modules that guard security and money ([tool.mutmut] in
+# pyproject.toml says which, and against which tests). Like bench, not part of `make test`:
+# it takes minutes. Each run starts from a fresh copy (mutants/) so that no stale file is
+# tested; it stops after MUTATION_SECONDS and lists the mutants that survived so far.
+MUTATION_SECONDS ?= 2400
+mutation: $(VENV)/.stamp catalogs
+	rm -rf mutants
+	-timeout --signal=INT --kill-after=60 $(MUTATION_SECONDS) $(VENV)/bin/mutmut run
+	@mkdir -p var
+	@$(VENV)/bin/mutmut results > var/mutation-results.txt
+	@echo "== surviving mutants (.venv/bin/mutmut show NAME prints the change):"
+	@grep ': survived$$' var/mutation-results.txt || echo "    none"
+	@echo "== mutants not killed, by status (all in var/mutation-results.txt):"
+	@sed 's/.*: //' var/mutation-results.txt | sort | uniq -c
 
 clean:
 	rm -rf $(VENV) $(RASA_VENV) models var $(MO)

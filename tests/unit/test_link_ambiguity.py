@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import accounts, store
 from bot.db import transaction
-from bot.models import ChatIdentity, LinkAttempt, Resident
+from bot.models import ChatIdentity, LinkAttempt, Resident, StaffAlert
 from bot.registry.importer import import_registry
 from tests.people import TWIN_A, TWIN_B, registry_csv, registry_key
 
@@ -86,3 +86,33 @@ def test_passport_ending_picks_the_one_person(sessions: sessionmaker[Session]) -
         assert result.outcome == "linked"
         assert result.resident_id == twin_b.id
         assert identity.resident_id == twin_b.id
+
+
+def test_typing_the_whole_passport_number_picks_the_one_person(
+    sessions: sessionmaker[Session],
+) -> None:
+    setup_twins(sessions)
+    with transaction(sessions) as s:
+        identity = s.scalars(select(ChatIdentity)).one()
+        result = link(s, identity, born=TWIN_A.born, passport_last4=TWIN_A.passport)
+        twin_a = s.scalars(select(Resident).where(Resident.full_name == TWIN_A.name)).one()
+        assert (result.outcome, result.resident_id) == ("linked", twin_a.id)
+
+
+def test_fifth_failure_locks_the_chat_and_alerts_staff_about_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    setup_twins(sessions)
+    with transaction(sessions) as s:
+        identity = s.scalars(select(ChatIdentity)).one()
+        outcomes = [
+            link(s, identity, born=TWIN_A.born, passport_last4=None).outcome
+            for _ in range(accounts.MAX_FAILURES)
+        ]
+        assert outcomes == ["mismatch"] * (accounts.MAX_FAILURES - 1) + ["locked"]
+        (alert,) = s.scalars(select(StaffAlert)).all()
+        assert (alert.kind, alert.identity_id) == ("link_lockout", identity.id)
+        assert alert.details == (
+            f"{accounts.MAX_FAILURES} failed attempts to link telegram chat "
+            f"{identity.public_id[:8]} in 24 hours; locked"
+        )

@@ -172,3 +172,90 @@ def test_same_card_typed_differently_is_a_duplicate(sessions: sessionmaker[Sessi
     assert report.errors == ["row 3: card number also on row 2"]
     assert "nothing was imported" in str(report)
     assert count(sessions, Resident) == 0 and count(sessions, MerchantCard) == 0
+
+
+# --- what an import reports and writes, exactly (mutation testing found these unchecked) ---
+
+
+def test_every_bad_row_is_reported_with_the_choices(sessions: sessionmaker[Session]) -> None:
+    header = HEADER + ",entries"
+    rows = [
+        ROW.replace("visa,M", "passport,M") + ",",
+        ROW.replace("YW 2016 0012 34", "YW1").replace(",valid", ",revoked") + ",",
+        ROW.replace("YW 2016 0012 34", "YW2") + ",twice",
+    ]
+    report = run_import(sessions, "\n".join([header, *rows, ""]).encode())
+    assert report.errors == [
+        "row 2: document_kind 'passport' must be one of residence_permit, visa",
+        "row 3: document_status 'revoked' must be one of cancelled, expired, valid",
+        "row 4: entries 'twice' must be one of double, multiple, single",
+    ]
+    assert report.rows == 3
+    assert str(report) == "\n".join(
+        ["3 problems in 3 rows; nothing was imported:", *(f"  {e}" for e in report.errors)]
+    )
+    assert count(sessions, Resident) == 0
+
+
+def test_missing_columns_are_listed() -> None:
+    from bot.registry.importer import ImportReport, parse
+
+    report = ImportReport()
+    assert parse(b"card_number,full_name\nYW1,A\n", report) == []
+    assert report.errors == ["missing columns: " + ", ".join(REQUIRED[1:4] + REQUIRED[5:])]
+
+
+def test_reimport_counts_and_stamps_what_changed(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One row unchanged, one with a new card status, one with a new visa: two updated,
+    and only those two residents get a new updated_at."""
+    raw = demo_csv(count=3, today=dt.date(2026, 11, 27))
+    first = run_import(sessions, raw.encode())
+    assert (first.rows, first.created, first.updated, first.unchanged) == (3, 3, 0, 0)
+    assert str(first) == "3 rows imported: 3 new, 0 updated, 0 unchanged"
+    header, *rows = raw.strip().split("\n")
+    rows[1] = rows[1].replace(",active,", ",suspended,")
+    old_visa = rows[2].split(",")[REQUIRED.index("document_number")]
+    rows[2] = rows[2].replace(old_visa, "V999999999")
+    later = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
+    monkeypatch.setattr("bot.registry.importer.utcnow", lambda: later)
+    second = run_import(sessions, "\n".join([header, *rows, ""]).encode())
+    assert (second.rows, second.created, second.updated, second.unchanged) == (3, 0, 2, 1)
+    with sessions() as s:
+        stamped = [
+            r.updated_at.replace(tzinfo=None) == later.replace(tzinfo=None)
+            for r in s.scalars(select(Resident).order_by(Resident.id))
+        ]
+        assert stamped == [False, True, True]
+        assert s.scalar(select(func.count()).select_from(TravelDocument)) == 4
+
+
+def test_nationality_is_kept_and_empty_is_none(sessions: sessionmaker[Session]) -> None:
+    header = HEADER + ",nationality"
+    other = ROW.replace("YW 2016 0012 34", "YW9999999999").replace("A1234567", "Z1")
+    other = other.replace("V123456789", "V987654321")
+    assert run_import(sessions, f"{header}\n{ROW},EGY\n{other},\n".encode()).ok
+    with sessions() as s:
+        assert list(s.scalars(select(Resident.nationality).order_by(Resident.id))) == [
+            "EGY",
+            None,
+        ]
+
+
+def test_hashes_are_keyed_hmacs_of_the_normalised_number() -> None:
+    """The stored hashes must stay exactly these: a registry imported before a change
+    would no longer match what users type."""
+    import hashlib
+    import hmac
+
+    from bot.registry.secrets import digits_hash
+
+    def expected(message: bytes) -> str:
+        return hmac.new(KEY, message, hashlib.sha256).hexdigest()
+
+    assert number_hash("yw 2016-0012 34", key=KEY) == expected(b"YW2016001234")
+    assert digits_hash("yw 2016-0012 34", key=KEY) == expected(b"digits:2016001234")
+    assert digits_hash("ZJ2016009999", key=KEY) == digits_hash("2016009999", key=KEY)
+    assert digits_hash("YW2016009999", key=KEY) != digits_hash("YW2016009998", key=KEY)
+    assert digits_hash("2016001234", key=KEY) != number_hash("2016001234", key=KEY)

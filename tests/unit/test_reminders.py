@@ -15,9 +15,9 @@ from babel.dates import format_date, format_timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import store, texts
+from bot import reminders, store, texts
 from bot.db import transaction
-from bot.i18n import gettext
+from bot.i18n import days_away, gettext
 from bot.models import ChatIdentity, MerchantCard, Reminder, TravelDocument
 from bot.registry.demo import demo_csv
 from bot.registry.importer import import_registry
@@ -266,3 +266,200 @@ def test_cli_dry_run_lists_todays_reminders(tmp_path: object) -> None:
     assert out.returncode == 0, out.stderr
     assert "4 reminders due on 2026-11-27 (dry run" in out.stdout
     assert "visa" in out.stdout or "residence_permit" in out.stdout
+
+
+# --- what a run records and sends, exactly (mutation testing found these unchecked) ---
+
+
+def demo_rows() -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(demo_csv(count=8, today=TODAY))))
+
+
+def document_expiring_in(s: Session, days: int) -> TravelDocument:
+    return s.scalars(
+        select(TravelDocument).where(TravelDocument.expires_on == TODAY + dt.timedelta(days=days))
+    ).one()
+
+
+def test_due_reminders_name_the_document_kind(sessions: sessionmaker[Session]) -> None:
+    setup_registry(sessions)
+    with sessions() as s:
+        due = due_reminders(s, today=TODAY)
+    kinds = sorted((d.days_left, d.kind, d.last4) for d in due)
+    expected = sorted(
+        (
+            (dt.date.fromisoformat(r["document_expires_on"]) - TODAY).days,
+            r["document_kind"],
+            normalise_number(r["document_number"])[-4:],
+        )
+        for r in demo_rows()
+        if (dt.date.fromisoformat(r["document_expires_on"]) - TODAY).days in (1, 7, 14, 30)
+    )
+    assert kinds == expected
+    assert {k for _, k, _ in kinds} == {"visa", "residence_permit"}
+
+
+def test_a_card_after_one_without_a_reminder_is_still_due(
+    sessions: sessionmaker[Session],
+) -> None:
+    """31 days on, the second resident's card expires; the first card (expired ten days
+    earlier) comes first and gets nothing, which must not end the search."""
+    setup_registry(sessions)
+    assert due_on(sessions, TODAY + dt.timedelta(days=31)) == ([(14, 14)], [(0, 0)])
+
+
+async def test_card_reminder_is_sent_once_with_its_last_four(
+    sessions: sessionmaker[Session],
+) -> None:
+    setup_registry(sessions, link_lang="fr")
+    day = TODAY + dt.timedelta(days=10)
+    sent: list[str] = []
+
+    async def send(chat: ChatIdentity, text: str) -> None:
+        sent.append(text)
+
+    first = await run_reminders(sessions, today=day, send=send)
+    again = await run_reminders(sessions, today=day, send=send)
+    assert (first.sent, again.due, again.sent) == (3, 0, 0)
+    card_number = demo_rows()[0]["card_number"]
+    expected = gettext(
+        "fr",
+        texts.REMINDER_CARD,
+        last4=normalise_number(card_number)[-4:],
+        date=format_date(day, format="long", locale="fr"),
+    )
+    assert sent.count(expected) == 1
+
+
+async def test_each_reminder_row_records_what_happened(sessions: sessionmaker[Session]) -> None:
+    """sent; blocked; sent to one chat though another blocked the bot; and no_chat for a
+    resident whose only chat turned reminders off."""
+    setup_registry(sessions)
+    with transaction(sessions) as s:
+        by_days = {days: document_expiring_in(s, days) for days in (1, 7, 14, 30)}
+        chats = {
+            days: s.scalars(
+                select(ChatIdentity).where(ChatIdentity.resident_id == doc.resident_id)
+            ).one()
+            for days, doc in by_days.items()
+        }
+        second = store.get_or_create_identity(s, channel="webchat", external_id="second-chat")
+        second.resident_id, second.language = by_days[14].resident_id, "en"
+        chats[30].reminders_enabled = False
+        blocking = {chats[7].external_id, "second-chat"}
+        ids = {days: doc.id for days, doc in by_days.items()}
+
+    async def send(chat: ChatIdentity, text: str) -> None:
+        if chat.external_id in blocking:
+            raise Blocked
+
+    summary = await run_reminders(sessions, today=TODAY, send=send)
+    assert (summary.due, summary.sent, summary.blocked) == (4, 2, 2)
+    with sessions() as s:
+        rows = {r.document_id: r for r in s.scalars(select(Reminder))}
+    status = {days: rows[ids[days]].status for days in ids}
+    assert status == {1: "sent", 7: "blocked", 14: "sent", 30: "no_chat"}
+    assert all(r.sent_at is not None for r in rows.values())
+
+
+async def test_reminder_claimed_by_another_job_is_counted_and_the_rest_sent(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another job claims one reminder between this job's listing and its claim."""
+    setup_registry(sessions)
+    with sessions() as s:
+        due = due_reminders(s, today=TODAY)
+    with transaction(sessions) as s:
+        assert claim(s, due[0])
+    monkeypatch.setattr(reminders, "due_reminders", lambda _session, *, today: due)
+    sent: list[str] = []
+
+    async def send(chat: ChatIdentity, text: str) -> None:
+        sent.append(text)
+
+    summary = await run_reminders(sessions, today=TODAY, send=send)
+    assert (summary.due, summary.already_claimed, summary.sent, len(sent)) == (4, 1, 3, 3)
+
+
+def test_claim_inserts_a_claimed_row(sessions: sessionmaker[Session]) -> None:
+    setup_registry(sessions)
+    with sessions() as s:
+        item = due_reminders(s, today=TODAY)[0]
+    with transaction(sessions) as s:
+        assert claim(s, item)
+        assert not claim(s, item)
+    with sessions() as s:
+        row = s.scalars(select(Reminder)).one()
+    assert (row.document, row.document_id, row.threshold_days, row.status, row.sent_at) == (
+        item.document, item.document_id, item.threshold, "claimed", None
+    )  # fmt: skip
+
+
+async def test_chat_without_a_language_gets_english(sessions: sessionmaker[Session]) -> None:
+    setup_registry(sessions)
+    with transaction(sessions) as s:
+        for chat in s.scalars(select(ChatIdentity)):
+            chat.language = None
+    sent: list[str] = []
+
+    async def send(chat: ChatIdentity, text: str) -> None:
+        sent.append(text)
+
+    dry = await run_reminders(sessions, today=TODAY, send=None)
+    assert len(dry.lines) == 4
+    assert all(line.endswith("-day reminder, en)") for line in dry.lines)
+    with sessions() as s:
+        expected = sorted(reminder_text(d, "en") for d in due_reminders(s, today=TODAY))
+    await run_reminders(sessions, today=TODAY, send=send)
+    assert sorted(sent) == expected
+
+
+def test_dry_run_lines_say_chat_document_and_threshold(sessions: sessionmaker[Session]) -> None:
+    setup_registry(sessions)
+    with sessions() as s:
+        expected = []
+        for days in (1, 7, 14, 30):
+            doc = document_expiring_in(s, days)
+            chat = s.scalars(
+                select(ChatIdentity).where(ChatIdentity.resident_id == doc.resident_id)
+            ).one()
+            expected.append(
+                f"telegram:{chat.public_id[:8]} {doc.kind} ••••{doc.number_last4} "
+                f"expires {doc.expires_on} ({days}-day reminder, ru)"
+            )
+    summary = asyncio.run(run_reminders(sessions, today=TODAY, send=None))
+    assert sorted(summary.lines) == sorted(expected)
+
+
+async def test_messages_are_paced_under_telegrams_limit(
+    sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    setup_registry(sessions)
+    pauses: list[float] = []
+
+    async def record(seconds: float) -> None:
+        pauses.append(seconds)
+
+    async def send(chat: ChatIdentity, text: str) -> None:
+        pass
+
+    monkeypatch.setattr(reminders.asyncio, "sleep", record)
+    await run_reminders(sessions, today=TODAY, send=send)
+    assert pauses == [1 / reminders.MESSAGES_PER_SECOND] * 4
+    assert reminders.MESSAGES_PER_SECOND <= 30
+
+
+@pytest.mark.parametrize("lang", ["en", "ar"])
+def test_card_and_permit_texts(lang: str) -> None:
+    card = Due(1, "merchant_card", 1, "merchant_card", "0042", dt.date(2027, 1, 10), 0, 0)
+    date = format_date(card.expires_on, format="long", locale=lang)
+    assert reminder_text(card, lang) == gettext(lang, texts.REMINDER_CARD, last4="0042", date=date)
+    permit = Due(1, "travel_document", 2, "residence_permit", "7788", dt.date(2027, 1, 10), 7, 7)
+    assert reminder_text(permit, lang) == gettext(
+        lang,
+        texts.REMINDER_DOCUMENT,
+        document=gettext(lang, texts.DOCUMENT_RESIDENCE_PERMIT),
+        last4="7788",
+        date=date,
+        when=days_away(lang, 7),
+    )

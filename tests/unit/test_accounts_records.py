@@ -1,0 +1,148 @@
+"""What bot.accounts keeps and deletes for one chat, and in which order it lists a
+resident's documents: exact effects, so that a change touching another user's data, or
+a lockout counting someone else's failures, shows (mutation testing found these
+unchecked)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import accounts, store
+from bot.db import transaction
+from bot.models import (
+    ChatIdentity,
+    Conversation,
+    MerchantCard,
+    Message,
+    Resident,
+    StaffAlert,
+    TravelDocument,
+)
+from bot.registry.importer import import_registry
+from tests.people import AHMED, registry_csv, registry_key
+
+
+def chat_with_transcript(s: Session, external_id: str, lines: int) -> ChatIdentity:
+    """A chat identity with one conversation of ``lines`` questions, each answered."""
+    identity = store.get_or_create_identity(s, channel="telegram", external_id=external_id)
+    conversation = store.current_conversation(s, identity=identity)
+    for i in range(lines):
+        question = store.record_inbound(s, conversation=conversation, text=f"q{i}", kind="text")
+        store.record_outbound(
+            s, conversation=conversation, text=f"a{i}", language="en", reply_to=question.id
+        )
+    return identity
+
+
+def test_forget_deletes_this_chat_only_and_resets_it(sessions: sessionmaker[Session]) -> None:
+    with transaction(sessions) as s:
+        gone = chat_with_transcript(s, "forget-me", lines=2)
+        kept = chat_with_transcript(s, "someone-else", lines=1)
+        gone.language, gone.language_chosen, gone.client_language = "ru", True, "ru-RU"
+        gone.reminders_enabled, gone.awaiting = False, "date_of_birth"
+        old_public_id, gone_id, kept_id = gone.public_id, gone.id, kept.id
+    with transaction(sessions) as s:
+        identity = s.get(ChatIdentity, gone_id)
+        assert identity is not None
+        result = accounts.forget(s, identity=identity)
+    assert (result.messages, result.conversations) == (4, 1)
+    with sessions() as s:
+        identity = s.get(ChatIdentity, gone_id)
+        assert identity is not None
+        assert (
+            identity.resident_id,
+            identity.language,
+            identity.language_chosen,
+            identity.client_language,
+            identity.reminders_enabled,
+            identity.awaiting,
+        ) == (None, None, False, None, True, None)
+        assert identity.public_id != old_public_id
+        assert str(uuid.UUID(identity.public_id)) == identity.public_id
+        conversations = list(s.scalars(select(Conversation)))
+        assert [c.identity_id for c in conversations] == [kept_id]
+        others = list(s.scalars(select(Message).order_by(Message.id)))
+        assert [m.text for m in others] == ["q0", "a0"]
+        # The other user's answer still points at its question.
+        assert others[1].reply_to_id == others[0].id
+
+
+def test_forget_without_a_transcript(sessions: sessionmaker[Session]) -> None:
+    with transaction(sessions) as s:
+        identity = store.get_or_create_identity(s, channel="webchat", external_id="new")
+        result = accounts.forget(s, identity=identity)
+    assert (result.messages, result.conversations) == (0, 0)
+
+
+def test_cards_and_documents_are_listed_latest_expiry_first(
+    sessions: sessionmaker[Session],
+) -> None:
+    with transaction(sessions) as s:
+        assert import_registry(s, registry_csv((AHMED,)), key=registry_key()).ok
+        resident = s.scalars(select(Resident)).one()
+        card = s.scalars(select(MerchantCard)).one()
+        doc = s.scalars(select(TravelDocument)).one()
+        month = dt.timedelta(days=30)
+        # Added after the imported ones (later ids): one expiring a month earlier, one
+        # on the same day as the imported one.
+        for n, shift in (("1", month), ("2", dt.timedelta(0))):
+            s.add(
+                MerchantCard(resident_id=resident.id, number_hash=n * 64, digits_hash=n * 64,
+                             number_last4="000" + n, status="expired", issued_on=card.issued_on,
+                             expires_on=card.expires_on - shift)
+            )  # fmt: skip
+            s.add(
+                TravelDocument(resident_id=resident.id, kind="visa", visa_type="M",
+                               number_hash=n * 64, number_last4="000" + n, entries=None,
+                               expires_on=doc.expires_on - shift, status="expired")
+            )  # fmt: skip
+        s.flush()
+        cards = accounts.resident_cards(s, resident_id=resident.id)
+        docs = accounts.resident_documents(s, resident_id=resident.id)
+        # Latest expiry first; of two with the same expiry, the one added last first.
+        assert [c.number_last4 for c in cards] == ["0002", card.number_last4, "0001"]
+        assert [d.number_last4 for d in docs] == ["0002", doc.number_last4, "0001"]
+
+
+def test_failures_are_counted_per_chat(sessions: sessionmaker[Session]) -> None:
+    from tests.unit.test_link_ambiguity import NOW, link, setup_twins
+
+    setup_twins(sessions)
+    with transaction(sessions) as s:
+        other = store.get_or_create_identity(s, channel="webchat", external_id="other")
+        assert accounts.recent_failures(s, identity_id=other.id, now=NOW) == 0
+        mine = s.scalars(select(ChatIdentity).where(ChatIdentity.external_id == "4242")).one()
+        for _ in range(3):
+            assert link(s, mine, born=dt.date(2000, 1, 1), passport_last4=None).outcome == (
+                "mismatch"
+            )
+        assert accounts.recent_failures(s, identity_id=mine.id, now=NOW) == 3
+        assert accounts.recent_failures(s, identity_id=other.id, now=NOW) == 0
+        assert not accounts.is_locked(s, identity_id=other.id, now=NOW)
+
+
+def test_staff_alert_names_the_chat_and_is_logged(
+    sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    with transaction(sessions) as s:
+        identity = store.get_or_create_identity(s, channel="telegram", external_id="77")
+        with caplog.at_level(logging.WARNING, logger="bot.accounts"):
+            accounts.raise_alert(s, kind="link_lockout", identity_id=identity.id, details="why")
+        alert = s.scalars(select(StaffAlert)).one()
+        assert (alert.kind, alert.identity_id, alert.details) == (
+            "link_lockout",
+            identity.id,
+            "why",
+        )
+        assert accounts.open_alerts(s) == [alert]
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.accounts"] == [
+        "staff alert link_lockout: why"
+    ]
+    with sessions() as s:
+        assert s.scalar(select(func.count()).select_from(StaffAlert)) == 1
