@@ -7,11 +7,13 @@ and one HTTP client to Rasa.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+import httpx
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -29,6 +31,10 @@ from bot.rasa_runtime import domain_intents
 from bot.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
+# Each dependency gets this long to answer /healthz (all on loopback: they answer in
+# milliseconds or are down). Well below the supervisor's own timeout for /healthz, so
+# that a hung dependency makes the gateway say "degraded", not look hung itself.
+HEALTH_TIMEOUT_S = 1.0
 
 
 @dataclass
@@ -40,7 +46,9 @@ class Gateway:
 
 def build_assistant(settings: Settings) -> tuple[Assistant, RasaClient]:
     engine = make_engine(settings.database_url)
-    rasa = RasaClient(settings.rasa_url, timeout_s=settings.rasa_timeout_s)
+    rasa = RasaClient(
+        settings.rasa_url, token=settings.rasa_token, timeout_s=settings.rasa_timeout_s
+    )
     assistant = Assistant(
         sessions=make_sessionmaker(engine),
         rasa=rasa,
@@ -57,13 +65,37 @@ def create_app(settings: Settings | None = None) -> Starlette:
     assistant, rasa = build_assistant(settings)
     webchat = WebChat(assistant)
 
-    async def healthz(request: Request) -> Response:
+    def ping_database() -> None:
+        with assistant.sessions() as session:
+            session.execute(text("SELECT 1"))
+
+    async def database_status() -> str:
         try:
-            with assistant.sessions() as session:
-                session.execute(text("SELECT 1"))
+            # In a thread, with a deadline: a hung database must not hang /healthz.
+            await asyncio.wait_for(asyncio.to_thread(ping_database), HEALTH_TIMEOUT_S)
         except Exception:
-            return JSONResponse({"status": "database unavailable"}, status_code=503)
-        return JSONResponse({"status": "ok"})
+            return "unavailable"
+        return "ok"
+
+    async def action_server_status() -> str:
+        url = f"{settings.action_server_url.rstrip('/')}/health"
+        try:
+            async with httpx.AsyncClient(timeout=HEALTH_TIMEOUT_S) as client:
+                resp = await client.get(url)
+        except httpx.HTTPError:
+            return "unreachable"
+        return "ok" if resp.status_code == 200 else f"HTTP {resp.status_code}"
+
+    async def healthz(request: Request) -> Response:
+        """200 when every dependency answers; 503 naming the ones that do not."""
+        database, rasa_status, actions = await asyncio.gather(
+            database_status(), rasa.check(timeout_s=HEALTH_TIMEOUT_S), action_server_status()
+        )
+        parts = {"database": database, "rasa": rasa_status, "action_server": actions}
+        ok = all(v == "ok" for v in parts.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "degraded", **parts}, status_code=200 if ok else 503
+        )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -1,4 +1,8 @@
-"""The gateway's HTTP client for the Rasa server's REST channel."""
+"""The gateway's HTTP client for its own Rasa input channel.
+
+rasa_addons/channel.py: Rasa's REST protocol under /webhooks/gateway/, refusing requests
+without "Authorization: Bearer <RASA_TOKEN>".
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ from bot.errors import NoReply, RasaUnavailable
 from bot.messages import Button
 
 log = logging.getLogger(__name__)
+
+CHANNEL = "/webhooks/gateway"
+WEBHOOK_PATH = f"{CHANNEL}/webhook"
 
 
 @dataclass(frozen=True)
@@ -72,21 +79,36 @@ class RasaClient:
         self,
         base_url: str,
         *,
+        token: str = "",
         timeout_s: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport
+            base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport, headers=headers
         )
+
+    async def check(self, *, timeout_s: float = 2.0) -> str:
+        """'ok' when the channel answers this client's secret; otherwise what went wrong.
+
+        The channel's own health route: the same server, route and secret as `send`.
+        """
+        try:
+            resp = await self._client.get(f"{CHANNEL}/", timeout=timeout_s)
+        except httpx.HTTPError:
+            return "unreachable"
+        return "ok" if resp.status_code == 200 else f"HTTP {resp.status_code}"
 
     async def send(self, *, sender: str, text: str, metadata: dict[str, Any]) -> RasaTurn:
         try:
             resp = await self._client.post(
-                "/webhooks/rest/webhook",
+                WEBHOOK_PATH,
                 json={"sender": sender, "message": text, "metadata": metadata},
             )
         except httpx.HTTPError as exc:
             raise RasaUnavailable(f"Rasa server unreachable: {exc.__class__.__name__}") from exc
+        if resp.status_code == 401:
+            raise RasaUnavailable("Rasa server refused the gateway's RASA_TOKEN (HTTP 401)")
         if resp.status_code >= 400:
             raise RasaUnavailable(f"Rasa server answered HTTP {resp.status_code}")
         try:

@@ -30,6 +30,16 @@ RASA_VENV = PROJECT_ROOT / ".venv-rasa"
 MODELS_DIR = PROJECT_ROOT / "models"
 # What a model is trained from: any change here means a new model.
 TRAINING_INPUTS = ("nlu_data", "domain.yml", "config.yml", "rasa_addons")
+# Modules of rasa_addons/ that only serve (start-up, input channel), never shape a model:
+# changing them must not retrain.
+SERVING_ONLY = frozenset(
+    {"rasa_addons/bearer.py", "rasa_addons/channel.py", "rasa_addons/serve.py"}
+)
+# The secrets travel in the environment (never on a command line, which every user of
+# the machine can read in `ps`); Rasa substitutes ${...} in credentials.yml and in the
+# generated endpoints.yml, so neither file holds a secret either.
+RASA_TOKEN_ENV = "RASA_TOKEN"
+ACTION_TOKEN_ENV = "ACTION_SERVER_TOKEN"
 
 
 def rasa_executable() -> Path:
@@ -55,12 +65,20 @@ def quiet_env() -> dict[str, str]:
     return env
 
 
+def _trained_from(path: Path, root: Path) -> bool:
+    return (
+        path.is_file()
+        and "__pycache__" not in path.parts
+        and path.relative_to(root).as_posix() not in SERVING_ONLY
+    )
+
+
 def training_fingerprint(root: Path = PROJECT_ROOT) -> str:
     digest = hashlib.sha256()
     for name in TRAINING_INPUTS:
         path = root / name
         files = (
-            sorted(p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            sorted(p for p in path.rglob("*") if _trained_from(p, root))
             if path.is_dir()
             else [path]
         )
@@ -123,20 +141,30 @@ def ensure_model(*, force: bool = False) -> tuple[Path, float | None]:
 
 def write_endpoints(path: Path, *, action_port: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        yaml.safe_dump({"action_endpoint": {"url": f"http://127.0.0.1:{action_port}/webhook"}})
-    )
+    endpoint = {
+        "url": f"http://127.0.0.1:{action_port}/webhook",
+        # Rasa replaces ${...} from its environment when it reads the file (an unquoted
+        # YAML scalar: Rasa skips quoted ones); the action server refuses calls without it.
+        "headers": {"Authorization": f"Bearer ${{{ACTION_TOKEN_ENV}}}"},
+    }
+    path.write_text(yaml.safe_dump({"action_endpoint": endpoint}))
     return path
 
 
-def rasa_server_command(*, model: Path, port: int, token: str, endpoints: Path) -> list[str]:
+def rasa_python() -> Path:
+    rasa_executable()  # the same check and message when the runtime is missing
+    return RASA_VENV / "bin" / "python"
+
+
+def rasa_server_command(*, model: Path, port: int, endpoints: Path) -> list[str]:
+    """`rasa run` through rasa_addons.serve, which adds the auth token from RASA_TOKEN."""
     return [
-        str(rasa_executable()),
+        str(rasa_python()),
+        "-m",
+        "rasa_addons.serve",
         "run",
         "--enable-api",
-        # One argument with "=": a token that starts with "-" is not read as an option.
-        f"--auth-token={token}",
-        # Never a public interface: the REST webhook is not covered by the token.
+        # Never a public interface: the gateway is Rasa's only client.
         "--interface",
         "127.0.0.1",
         "--port",
@@ -150,14 +178,20 @@ def rasa_server_command(*, model: Path, port: int, token: str, endpoints: Path) 
     ]
 
 
+def rasa_server_env(*, rasa_token: str, action_token: str) -> dict[str, str]:
+    return quiet_env() | {RASA_TOKEN_ENV: rasa_token, ACTION_TOKEN_ENV: action_token}
+
+
 def action_server_command(*, port: int) -> list[str]:
-    return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
+    return [sys.executable, "-m", "actions.server", "--port", str(port)]
 
 
-def action_server_env() -> dict[str, str]:
+def action_server_env(*, action_token: str) -> dict[str, str]:
     env = dict(os.environ)
+    env.pop(RASA_TOKEN_ENV, None)  # the action server never talks to Rasa's API
     env["SANIC_HOST"] = "127.0.0.1"  # rasa-sdk reads its bind address from here
     env["PYTHONPATH"] = str(PROJECT_ROOT)
+    env[ACTION_TOKEN_ENV] = action_token
     return env
 
 

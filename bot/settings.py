@@ -33,11 +33,14 @@ class Settings(BaseSettings):
     locales_dir: Path = Field(default=PROJECT_ROOT / "locales", alias="EXPATBOT_LOCALES")
 
     rasa_url: str = Field(default="http://127.0.0.1:5005", alias="RASA_URL")
-    # The REST webhook is not covered by this token, which is why Rasa listens on
-    # 127.0.0.1 only; the token protects the HTTP API (status, tracker, model).
+    # Protects Rasa's HTTP API (status, tracker, model) and the gateway's input channel
+    # (rasa_addons/channel.py: Authorization: Bearer); Rasa listens on 127.0.0.1 only.
     rasa_token: str = Field(default="", alias="RASA_TOKEN")
     rasa_timeout_s: float = Field(default=30.0, alias="RASA_TIMEOUT")
     action_server_url: str = Field(default="http://127.0.0.1:5055", alias="ACTION_SERVER_URL")
+    # Shared by Rasa (endpoints.yml sends it) and the action server (refuses calls
+    # without it); random per run in development, like RASA_TOKEN.
+    action_server_token: str = Field(default="", alias="ACTION_SERVER_TOKEN")
 
     gateway_host: str = Field(default="127.0.0.1", alias="GATEWAY_HOST")
     gateway_port: int = Field(default=8080, alias="GATEWAY_PORT")
@@ -66,6 +69,8 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if self.rasa_token.strip().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError("RASA_TOKEN must be set to a real secret in production")
+            if self.action_server_token.strip().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError("ACTION_SERVER_TOKEN must be set to a real secret in production")
             key = self.registry_hash_key.strip()
             if key.lower() in PLACEHOLDER_SECRETS | {DEV_REGISTRY_KEY} or len(key) < 16:
                 raise ValueError("REGISTRY_HASH_KEY must be a real secret (16+ characters)")
@@ -73,6 +78,8 @@ class Settings(BaseSettings):
             # Development: a fresh random token per process tree; the supervisor passes
             # it to the Rasa server and the gateway through the environment.
             self.rasa_token = secrets.token_urlsafe(24)
+        if self.environment != "production" and not self.action_server_token:
+            self.action_server_token = secrets.token_urlsafe(24)
         return self
 
 

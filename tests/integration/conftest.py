@@ -5,52 +5,27 @@ so a second run reuses it. The action server reads answers from a copy of locale
 that tests can edit answer files as an editor would. Both share one database (SQLite,
 migrated, with the people of tests/people.py): the action server reads chat identities
 and the registry from it, so tests that link chats use ``stack.database_url``.
+
+The servers are started exactly as `expatbot run` starts them (bot.supervisor's
+builders: commands, environments, secrets), so what the tests see is what runs.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from bot import rasa_runtime
 from bot.db import make_engine, make_sessionmaker, upgrade
-from bot.settings import PROJECT_ROOT, get_settings
+from bot.settings import PROJECT_ROOT, Settings, get_settings
+from bot.supervisor import Service, build_services, wait_healthy
 from tests.helpers import free_port
 from tests.people import load_people
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"{url} process exited {proc.returncode}:\n{log.read_text()[-3000:]}"
-            )
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{url} not healthy after {timeout}s:\n{log.read_text()[-3000:]}")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @dataclass
@@ -61,8 +36,22 @@ class Stack:
     token: str
     database_url: str
     logs: tuple[Path, ...]
-    rasa: subprocess.Popen[bytes]
-    actions: subprocess.Popen[bytes]
+    rasa: Service
+    actions: Service
+    action_token: str
+
+
+def start_and_wait(service: Service, timeout: float = 240) -> None:
+    service.start()
+    try:
+        wait_healthy(service, timeout=timeout, say=lambda _s: None)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{exc}:\n{service.log_path.read_text()[-3000:]}") from exc
+
+
+# What the gateway needs to reach this stack; gateways that tests build with Settings()
+# (and `expatbot chat` subprocesses) read it from the environment, as in production.
+GATEWAY_ENV = ("RASA_TOKEN", "ACTION_SERVER_URL")
 
 
 @pytest.fixture(scope="session")
@@ -72,51 +61,52 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("stack")
     locales = tmp / "locales"
     shutil.copytree(PROJECT_ROOT / "locales", locales)
-    action_port, rasa_port = free_port(), free_port()
-    endpoints = rasa_runtime.write_endpoints(tmp / "endpoints.yml", action_port=action_port)
-    actions_log, rasa_log = tmp / "actions.log", tmp / "rasa.log"
     database_url = f"sqlite:///{tmp / 'stack.db'}"
     upgrade(database_url)
     engine = make_engine(database_url)
     load_people(make_sessionmaker(engine))
     engine.dispose()
-    env = rasa_runtime.action_server_env() | {
-        "EXPATBOT_LOCALES": str(locales),
-        "DATABASE_URL": database_url,
-        "REGISTRY_HASH_KEY": get_settings().registry_hash_key,
-    }
-    actions = subprocess.Popen(
-        rasa_runtime.action_server_command(port=action_port),
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=actions_log.open("wb"),
-        stderr=subprocess.STDOUT,
+    token, action_token = "integration-test-token", "integration-action-token"
+    # The same settings, builders and supervisor code as `expatbot run`.
+    settings = Settings(  # type: ignore[call-arg]
+        EXPATBOT_VAR=str(tmp / "var"),
+        DATABASE_URL=database_url,
+        EXPATBOT_LOCALES=str(locales),
+        RASA_PORT=free_port(),
+        ACTION_PORT=free_port(),
+        RASA_TOKEN=token,
+        ACTION_SERVER_TOKEN=action_token,
+        REGISTRY_HASH_KEY=get_settings().registry_hash_key,
     )
-    token = "integration-test-token"
-    rasa = subprocess.Popen(
-        rasa_runtime.rasa_server_command(
-            model=model, port=rasa_port, token=token, endpoints=endpoints
-        ),
-        cwd=PROJECT_ROOT,
-        env=rasa_runtime.quiet_env(),
-        stdout=rasa_log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    services = {s.name: s for s in build_services(settings, model, run_dir=tmp / "var" / "run")}
+    actions, rasa = services["action server"], services["Rasa server"]
+    rasa_url = f"http://127.0.0.1:{settings.rasa_port}"
+    action_url = f"http://127.0.0.1:{settings.action_port}"
+    previous = {name: os.environ.get(name) for name in GATEWAY_ENV}
+    os.environ.update({"RASA_TOKEN": token, "ACTION_SERVER_URL": action_url})
+    get_settings.cache_clear()
     try:
-        wait_http(f"http://127.0.0.1:{action_port}/health", actions, actions_log)
-        wait_http(f"http://127.0.0.1:{rasa_port}/status?token={token}", rasa, rasa_log)
+        start_and_wait(actions)
+        start_and_wait(rasa)
         yield Stack(
-            rasa_url=f"http://127.0.0.1:{rasa_port}",
-            action_url=f"http://127.0.0.1:{action_port}",
+            rasa_url=rasa_url,
+            action_url=action_url,
             locales=locales,
             token=token,
             database_url=database_url,
-            logs=(actions_log, rasa_log),
+            logs=(actions.log_path, rasa.log_path),
             rasa=rasa,
             actions=actions,
+            action_token=action_token,
         )
     finally:
-        stop(rasa)
-        stop(actions)
+        rasa.stop()
+        actions.stop()
+        for name, value in previous.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        get_settings.cache_clear()
         if os.environ.get("EXPATBOT_KEEP_LOGS"):
-            print(actions_log.read_text()[-5000:], rasa_log.read_text()[-5000:])
+            print(actions.log_path.read_text()[-5000:], rasa.log_path.read_text()[-5000:])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -15,7 +16,8 @@ from bot.i18n import gettext
 from bot.messages import Inbound
 from bot.rasa_client import RasaClient
 from bot.rasa_runtime import domain_intents
-from tests.integration.conftest import Stack, stop
+from tests.helpers import REGISTRY_KEY
+from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
 
@@ -29,9 +31,34 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-async def test_action_server_then_rasa_down(stack: Stack, sessions: sessionmaker[Session]) -> None:
-    rasa = RasaClient(stack.rasa_url, timeout_s=60)
-    assistant = Assistant(sessions=sessions, rasa=rasa, intents=domain_intents())
+EVERYTHING_OK = {"database": "ok", "rasa": "ok", "action_server": "ok"}
+
+
+async def gateway_health(stack: Stack, tmp_path: Path) -> tuple[int, dict[str, str]]:
+    """/healthz of a gateway built on this stack, as `expatbot run` configures it."""
+    from bot.gateway import create_app
+    from bot.settings import Settings
+
+    settings = Settings(  # type: ignore[call-arg]
+        DATABASE_URL=f"sqlite:///{tmp_path / 'outage.db'}",
+        RASA_URL=stack.rasa_url,
+        RASA_TOKEN=stack.token,
+        ACTION_SERVER_URL=stack.action_url,
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(settings)), base_url="http://gw"
+    ) as client:
+        resp = await client.get("/healthz")
+    return resp.status_code, resp.json()
+
+
+async def test_action_server_then_rasa_down(
+    stack: Stack, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    rasa = RasaClient(stack.rasa_url, token=stack.token, timeout_s=60)
+    assistant = Assistant(
+        sessions=sessions, rasa=rasa, intents=domain_intents(), registry_key=REGISTRY_KEY
+    )
 
     async def ask(text: str) -> str:
         (reply,) = await assistant.handle(
@@ -43,14 +70,25 @@ async def test_action_server_then_rasa_down(stack: Stack, sessions: sessionmaker
         "ru", texts.UNAVAILABLE, hotline="12367"
     )
 
-    stop(stack.actions)
+    assert await gateway_health(stack, tmp_path) == (200, {"status": "ok"} | EVERYTHING_OK)
+
+    stack.actions.stop()
     assert await ask("А как зарегистрироваться в полиции?") == gettext(
         "ru", texts.UNAVAILABLE, hotline="12367"
     )
+    assert await gateway_health(stack, tmp_path) == (
+        503,
+        {"status": "degraded"} | EVERYTHING_OK | {"action_server": "unreachable"},
+    )
 
-    stop(stack.rasa)
+    stack.rasa.stop()
     assert await ask("Где находится сервисный центр?") == gettext(
         "ru", texts.UNAVAILABLE, hotline="12367"
+    )
+    assert await gateway_health(stack, tmp_path) == (
+        503,
+        {"status": "degraded", "database": "ok"}
+        | {"rasa": "unreachable", "action_server": "unreachable"},
     )
     await rasa.aclose()
 
