@@ -63,7 +63,7 @@ def build_assistant(settings: Settings) -> tuple[Assistant, RasaClient]:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     assistant, rasa = build_assistant(settings)
-    webchat = WebChat(assistant)
+    webchat = WebChat(assistant, secure_cookies=settings.environment == "production")
 
     def ping_database() -> None:
         with assistant.sessions() as session:

@@ -19,6 +19,7 @@ from bot.core import Assistant
 from bot.db import make_engine, make_sessionmaker, upgrade
 from bot.rasa_client import RasaClient
 from bot.rasa_runtime import domain_intents
+from tests.helpers import REGISTRY_KEY
 
 POSTGRES_URL = os.environ.get(
     "EXPATBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -129,4 +130,10 @@ def fake_rasa() -> FakeRasa:
 @pytest.fixture
 def assistant(sessions: sessionmaker[Session], fake_rasa: FakeRasa) -> Assistant:
     rasa = RasaClient("http://rasa.test", transport=fake_rasa.transport())
-    return Assistant(sessions=sessions, rasa=rasa, intents=domain_intents(), max_message_chars=2000)
+    return Assistant(
+        sessions=sessions,
+        rasa=rasa,
+        intents=domain_intents(),
+        registry_key=REGISTRY_KEY,
+        max_message_chars=2000,
+    )
