@@ -77,7 +77,20 @@ def test_forget_without_a_transcript(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as s:
         identity = store.get_or_create_identity(s, channel="webchat", external_id="new")
         result = accounts.forget(s, identity=identity)
-    assert (result.messages, result.conversations) == (0, 0)
+        assert (result.messages, result.conversations) == (0, 0)
+        store.current_conversation(s, identity=identity)  # a conversation, no message yet
+        result = accounts.forget(s, identity=identity)
+        assert (result.messages, result.conversations) == (0, 1)
+
+
+def test_the_awaited_card_number_is_replaced_even_if_it_looks_like_a_phone() -> None:
+    """When the form has asked for the card number, the answer is taken as one (eleven
+    digits would otherwise be read as a phone number and kept)."""
+    replaced = accounts.replace_card_number("13812345678", key=registry_key())
+    assert replaced is not None and "13812345678" not in replaced
+    assert replaced == accounts.CARD_REF_TOKEN + accounts.card_reference(
+        "13812345678", key=registry_key()
+    )
 
 
 def test_cards_and_documents_are_listed_latest_expiry_first(

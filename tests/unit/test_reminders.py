@@ -370,7 +370,7 @@ async def test_reminder_claimed_by_another_job_is_counted_and_the_rest_sent(
     with sessions() as s:
         due = due_reminders(s, today=TODAY)
     with transaction(sessions) as s:
-        assert claim(s, due[0])
+        assert claim(s, due[0]) and claim(s, due[2])
     monkeypatch.setattr(reminders, "due_reminders", lambda _session, *, today: due)
     sent: list[str] = []
 
@@ -378,7 +378,26 @@ async def test_reminder_claimed_by_another_job_is_counted_and_the_rest_sent(
         sent.append(text)
 
     summary = await run_reminders(sessions, today=TODAY, send=send)
-    assert (summary.due, summary.already_claimed, summary.sent, len(sent)) == (4, 1, 3, 3)
+    assert (summary.due, summary.already_claimed, summary.sent, len(sent)) == (4, 2, 2, 2)
+
+
+async def test_each_days_rows_are_marked_sent(sessions: sessionmaker[Session]) -> None:
+    """Runs on three days: one document gets its 14- and then its 7-day reminder, and
+    two documents get a 14-day one; each run marks its own rows, not earlier ones."""
+    setup_registry(sessions)
+
+    async def send(chat: ChatIdentity, text: str) -> None:
+        pass
+
+    sent = [
+        (await run_reminders(sessions, today=TODAY + dt.timedelta(days=d), send=send)).sent
+        for d in (0, 7, 16)
+    ]
+    assert sent == [4, 1, 2]
+    with sessions() as s:
+        rows = list(s.scalars(select(Reminder)))
+    assert sorted(r.threshold_days for r in rows) == [1, 7, 7, 14, 14, 30, 30]
+    assert {r.status for r in rows} == {"sent"}
 
 
 def test_claim_inserts_a_claimed_row(sessions: sessionmaker[Session]) -> None:
