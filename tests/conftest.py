@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -19,7 +19,7 @@ from bot.core import Assistant
 from bot.db import make_engine, make_sessionmaker, upgrade
 from bot.rasa_client import RasaClient
 from bot.rasa_runtime import domain_intents
-from tests.helpers import REGISTRY_KEY
+from tests.helpers import REGISTRY_KEY, webchat_client
 
 POSTGRES_URL = os.environ.get(
     "EXPATBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -137,3 +137,10 @@ def assistant(sessions: sessionmaker[Session], fake_rasa: FakeRasa) -> Assistant
         registry_key=REGISTRY_KEY,
         max_message_chars=2000,
     )
+
+
+@pytest.fixture
+async def webchat(assistant: Assistant) -> AsyncIterator[httpx.AsyncClient]:
+    """The web chat's API over ASGI, on the ``assistant`` fixture (fake Rasa)."""
+    async with webchat_client(assistant) as client:
+        yield client

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING
+
+import httpx
+
+if TYPE_CHECKING:
+    from bot.core import Assistant
 
 
 def free_port() -> int:
@@ -14,3 +20,13 @@ def free_port() -> int:
 
 # The development key (bot.settings): what the action server of the test stack uses too.
 REGISTRY_KEY = b"development-only-registry-key"
+
+
+def webchat_client(assistant: Assistant, *, secure: bool = False) -> httpx.AsyncClient:
+    """An HTTP client of the web chat's routes alone, over ASGI (no server, no port)."""
+    from starlette.applications import Starlette
+
+    from bot.channels.webchat import WebChat
+
+    app = Starlette(routes=WebChat(assistant, secure_cookies=secure).routes())
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw.test")

@@ -16,11 +16,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.applications import Starlette
 from starlette.requests import Request
 
 from bot import references, texts
-from bot.channels.webchat import MAX_BODY_BYTES, WebChat, read_body
+from bot.channels.webchat import MAX_BODY_BYTES, read_body
 from bot.core import Assistant
 from bot.i18n import gettext
 from bot.logging_setup import add_filters
@@ -33,12 +32,8 @@ API = "/api/webchat/messages"
 
 
 @pytest.fixture
-async def client(assistant: Assistant) -> AsyncIterator[httpx.AsyncClient]:
-    app = Starlette(routes=WebChat(assistant).routes())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
-    ) as c:
-        yield c
+def client(webchat: httpx.AsyncClient) -> httpx.AsyncClient:
+    return webchat
 
 
 def inbound_texts(sessions: sessionmaker[Session]) -> list[str]:

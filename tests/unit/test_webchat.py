@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
-from starlette.applications import Starlette
 
-from bot.channels.webchat import SESSION_COOKIE, WebChat
-from bot.core import Assistant
+from bot.channels.webchat import SESSION_COOKIE
 from tests.conftest import FakeRasa
 
 
 @pytest.fixture
-async def client(assistant: Assistant) -> AsyncIterator[httpx.AsyncClient]:
-    app = Starlette(routes=WebChat(assistant).routes())
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
-    ) as c:
-        yield c
+def client(webchat: httpx.AsyncClient) -> httpx.AsyncClient:
+    return webchat
 
 
 async def test_page_is_localised_and_right_to_left_for_arabic(client: httpx.AsyncClient) -> None:

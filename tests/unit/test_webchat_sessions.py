@@ -5,34 +5,30 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.applications import Starlette
 
 from bot.channels import webchat_sessions
-from bot.channels.webchat import SESSION_COOKIE, WebChat
+from bot.channels.webchat import SESSION_COOKIE
 from bot.core import Assistant
 from bot.db import transaction
 from bot.models import ChatIdentity, Resident, utcnow
 from tests.conftest import FakeRasa
+from tests.helpers import webchat_client
 from tests.people import load_people
 
 API = "/api/webchat/messages"
 
 
-def client_for(assistant: Assistant, *, secure: bool = False) -> httpx.AsyncClient:
-    app = Starlette(routes=WebChat(assistant, secure_cookies=secure).routes())
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw.test")
+client_for = webchat_client
 
 
 @pytest.fixture
-async def client(assistant: Assistant) -> AsyncIterator[httpx.AsyncClient]:
-    async with client_for(assistant) as c:
-        yield c
+def client(webchat: httpx.AsyncClient) -> httpx.AsyncClient:
+    return webchat
 
 
 def webchat_ids(sessions: sessionmaker[Session]) -> list[str]:
