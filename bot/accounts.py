@@ -255,6 +255,7 @@ def attempt_link(
     )
     session.flush()
     at_card = card_failures(session, refs=refs, now=now, limits=limits)
+    hours = f"{limits.window.total_seconds() / 3600:.0f} hours"
     if at_card == limits.per_card:
         # Counted under the card's lock: this attempt is the one that crossed the line.
         raise_alert(
@@ -262,9 +263,9 @@ def attempt_link(
             kind="card_lockout",
             identity_id=identity.id,
             details=f"{at_card} failed attempts at one card (reference {card_ref[:10]}) "
-            f"from {_chats_at(session, refs=refs, now=now, limits=limits)} chats in "
-            f"{limits.window.total_seconds() / 3600:.0f} hours; the card is locked against "
-            "new links",
+            f"from {_chats_at(session, refs=refs, now=now, limits=limits)} chats in {hours}; "
+            "the card is locked against new links",
+            now=now,
         )
     failures = recent_failures(session, identity_id=identity.id, now=now, limits=limits)
     if failures >= limits.per_chat:
@@ -273,7 +274,8 @@ def attempt_link(
             kind="link_lockout",
             identity_id=identity.id,
             details=f"{failures} failed attempts to link {identity.channel} chat "
-            f"{identity.public_id[:8]} in 24 hours; locked",
+            f"{identity.public_id[:8]} in {hours}; locked",
+            now=now,
         )
         return LinkResult("locked")
     if at_card >= limits.per_card:
@@ -308,11 +310,21 @@ def _alert_pause_once(session: Session, *, now: dt.datetime, failures: int) -> N
             identity_id=None,
             details=f"{failures} failed attempts to link in the last hour, from any chats; "
             "linking is paused for everyone until the count falls",
+            now=now,
         )
 
 
-def raise_alert(session: Session, *, kind: str, identity_id: int | None, details: str) -> None:
-    session.add(StaffAlert(kind=kind, identity_id=identity_id, details=details))
+def raise_alert(
+    session: Session,
+    *,
+    kind: str,
+    identity_id: int | None,
+    details: str,
+    now: dt.datetime | None = None,
+) -> None:
+    session.add(
+        StaffAlert(kind=kind, identity_id=identity_id, details=details, created_at=now or utcnow())
+    )
     session.flush()
     log.warning("staff alert %s: %s", kind, details)
 

@@ -239,3 +239,135 @@ def test_the_card_lockout_holds_for_any_chats_and_any_sequence(
         )
         assert alerts == crossings
         s.rollback()
+
+
+# --- each limit, its window and its alert, exactly (issue 17: mutants of these survived) --
+
+
+def test_the_limits_follow_their_own_window(sessions: sessionmaker[Session]) -> None:
+    """Failures further apart than the window never add up, for a chat or a card."""
+    load_people(sessions)
+    hourly = accounts.LinkLimits(
+        per_chat=2, per_card=3, window=dt.timedelta(hours=1), everywhere_per_hour=1000
+    )
+    with transaction(sessions) as s:
+        me, other = chats(s, 2)
+        for i in range(4):  # two hours apart: each alone in its window
+            when = START + dt.timedelta(hours=2 * i)
+            assert attempt(s, me, right=False, now=when, limits=hourly).outcome == "mismatch"
+        assert attempt(
+            s, other, right=True, now=START + dt.timedelta(hours=8), limits=hourly
+        ).outcome == ("linked")
+        # Within one hour the same failures do add up: the chat locks at its second.
+        soon = START + dt.timedelta(hours=20)
+        assert attempt(s, me, right=False, now=soon, limits=hourly).outcome == "mismatch"
+        later = soon + dt.timedelta(minutes=5)
+        assert attempt(s, me, right=False, now=later, limits=hourly).outcome == "locked"
+        (alert,) = s.scalars(select(StaffAlert).where(StaffAlert.kind == "link_lockout"))
+        assert alert.details.endswith("in 1 hours; locked") and alert.created_at is not None
+
+
+def test_the_card_alert_names_this_card_and_the_chats_that_failed_at_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    load_people(sessions)
+    with transaction(sessions) as s:
+        crowd = chats(s, 8)
+        # Noise that must not count: failures at another card, and a success at this one.
+        attempt(s, crowd[0], right=False, now=START, card="YW9999999999")
+        attempt(s, crowd[1], right=False, now=START, card="YW9999999999")
+        attempt(s, crowd[2], right=True, now=START)
+        crowd[2].resident_id = None
+        # Five failures at this card from three chats (the last crosses the line).
+        for who in (3, 3, 4, 4, 5):
+            attempt(s, crowd[who], right=False, now=START + dt.timedelta(minutes=who))
+        (alert,) = s.scalars(select(StaffAlert).where(StaffAlert.kind == "card_lockout"))
+        ref = accounts.card_reference(AHMED.card, key=registry_key())
+        assert alert.details == (
+            f"5 failed attempts at one card (reference {ref[:10]}) from 3 chats in 24 hours; "
+            "the card is locked against new links"
+        )
+        assert alert.identity_id == crowd[5].id
+        assert alert.created_at.replace(tzinfo=dt.UTC) == START + dt.timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(
+    ("failing", "last"),
+    [("2016 0012 34", AHMED.card), (AHMED.card, "2016 0012 34")],
+    ids=["digits-then-prefixed", "prefixed-then-digits"],
+)
+def test_one_card_however_it_is_typed(
+    sessions: sessionmaker[Session], failing: str, last: str
+) -> None:
+    """Failures typed one way lock the card typed the other way."""
+    load_people(sessions)
+    with transaction(sessions) as s:
+        crowd = chats(s, 6)
+        for c in crowd[:5]:
+            attempt(s, c, right=False, now=START, card=failing)
+        assert attempt(s, crowd[5], right=True, now=START, card=last).outcome == "card_locked"
+
+
+def test_a_link_records_when_and_at_which_card(sessions: sessionmaker[Session]) -> None:
+    load_people(sessions)
+    with transaction(sessions) as s:
+        (me,) = chats(s, 1)
+        assert attempt(s, me, right=True, now=START).outcome == "linked"
+        assert me.linked_at == START  # what a web-chat session's link expiry counts from
+        (row,) = s.scalars(select(LinkAttempt))
+        assert row.succeeded and row.created_at.replace(tzinfo=dt.UTC) == START
+        assert row.card_ref == accounts.card_reference(AHMED.card, key=registry_key())
+
+
+def test_the_whole_passport_number_tells_two_people_apart(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The twins share card digits and a birthday; a whole passport number (passref:p:,
+    typed anywhere in the form) links the one it belongs to."""
+    from tests.people import TWIN_A, TWIN_B
+
+    load_people(sessions)
+    key = registry_key()
+    with transaction(sessions) as s:
+        a, b = chats(s, 2)
+        for chat, twin in ((a, TWIN_A), (b, TWIN_B)):
+            result = accounts.attempt_link(
+                s,
+                identity=chat,
+                card_ref=accounts.card_reference("2016 0099 99", key=key),
+                birth_ref=dob(twin.born.isoformat()),
+                passport_ref=references.passport_reference(twin.passport, key=key),
+                key=key,
+                now=START,
+            )
+            assert result.outcome == "linked"
+        assert a.resident_id != b.resident_id and None not in (a.resident_id, b.resident_id)
+
+
+def test_the_pause_alerts_once_an_hour_and_counts(sessions: sessionmaker[Session]) -> None:
+    load_people(sessions)
+    limits = accounts.LinkLimits(per_chat=3, per_card=5, everywhere_per_hour=2)
+    with transaction(sessions) as s:
+        crowd = chats(s, 6)
+        s.add(StaffAlert(kind="link_lockout", details="another kind", created_at=START))
+        for i, c in enumerate(crowd[:2]):
+            attempt(s, c, right=False, now=START, card=f"YW20000000{i:02d}", limits=limits)
+        for minutes in (0, 30, 59):  # paused; one alert for this hour
+            when = START + dt.timedelta(minutes=minutes)
+            assert attempt(s, crowd[2], right=True, now=when, limits=limits).outcome == "paused"
+        for i, c in enumerate(crowd[3:5]):  # new failures in the next hour
+            when = START + dt.timedelta(minutes=61)
+            attempt(s, c, right=False, now=when, card=f"YW30000000{i:02d}", limits=limits)
+        when = START + dt.timedelta(minutes=62)
+        assert attempt(s, crowd[5], right=True, now=when, limits=limits).outcome == "paused"
+        paused = list(
+            s.scalars(
+                select(StaffAlert).where(StaffAlert.kind == "link_paused").order_by(StaffAlert.id)
+            )
+        )
+        assert [a.created_at.replace(tzinfo=dt.UTC) for a in paused] == [
+            START,
+            START + dt.timedelta(minutes=62),
+        ]
+        assert paused[0].details.startswith("2 failed attempts to link in the last hour")
+        assert paused[0].identity_id is None
