@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from bot.db import insert_unless_present
 from bot.models import (
     AnswerVote,
     ChatIdentity,
@@ -177,14 +176,9 @@ def _serialise_attempts_at(session: Session, card_ref: str) -> None:
     (so attempts are counted one at a time), on PostgreSQL the row stays locked until
     commit, so that parallel attempts at one card cross the threshold exactly once.
     """
-    values = {"ref": card_ref, "created_at": utcnow()}
-    dialect = session.get_bind().dialect.name
-    stmt: Any
-    if dialect == "postgresql":
-        stmt = pg_insert(LinkTarget).values(**values).on_conflict_do_nothing()
-    else:
-        stmt = sqlite_insert(LinkTarget).values(**values).on_conflict_do_nothing()
-    session.execute(stmt)
+    session.execute(
+        insert_unless_present(session, LinkTarget, {"ref": card_ref, "created_at": utcnow()})
+    )
     session.execute(select(LinkTarget.ref).where(LinkTarget.ref == card_ref).with_for_update())
 
 

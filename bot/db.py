@@ -6,14 +6,17 @@ SQLAlchemy URL in DATABASE_URL (e.g. postgresql+psycopg://...) works the same.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.errors import ConfigurationError
 from bot.settings import PROJECT_ROOT
 
 
@@ -54,6 +57,26 @@ def make_engine(url: str) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def insert_unless_present(
+    session: Session,
+    model: type[Any],
+    values: dict[str, Any],
+    *,
+    conflict_on: Sequence[str] | None = None,
+) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING, in the session's dialect: how a row is claimed
+    or created exactly once however many processes try at the same moment. Add
+    ``.returning(...)`` to learn whether this insert was the one that won."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        build: Any = pg_insert
+    elif dialect == "sqlite":
+        build = sqlite_insert
+    else:  # pragma: no cover - the project supports these two
+        raise ConfigurationError(f"unsupported database: {dialect}")
+    return build(model).values(**values).on_conflict_do_nothing(index_elements=conflict_on)
 
 
 @contextmanager

@@ -17,13 +17,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from babel.dates import format_date
-from sqlalchemy import Executable, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
-from bot.db import transaction
+from bot.db import insert_unless_present, transaction
 from bot.i18n import DEFAULT_LANGUAGE, days_away, gettext
 from bot.models import ChatIdentity, MerchantCard, Reminder, TravelDocument, utcnow
 
@@ -119,14 +117,7 @@ def claim(session: Session, due: Due) -> bool:
         "status": "claimed",
         "claimed_at": utcnow(),
     }
-    dialect = session.get_bind().dialect.name
-    stmt: Executable
-    if dialect == "postgresql":
-        stmt = pg_insert(Reminder).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite_insert(Reminder).values(**values).on_conflict_do_nothing()
-    else:  # pragma: no cover - other databases: rely on the unique constraint
-        stmt = insert(Reminder).values(**values)
+    stmt = insert_unless_present(session, Reminder, values)
     # RETURNING tells for sure whether this insert won (rowcount is not reliable here).
     inserted = session.execute(stmt.returning(Reminder.id)).scalar_one_or_none()
     return inserted is not None

@@ -9,10 +9,9 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import String, cast, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from bot.db import insert_unless_present
 from bot.models import AnswerVote, ChatIdentity, Conversation, Message, utcnow
 
 # Stored instead of a message that answered an identity question (see bot.accounts).
@@ -24,22 +23,19 @@ CONVERSATION_IDLE = timedelta(hours=12)
 def get_or_create_identity(
     session: Session, *, channel: str, external_id: str, client_language: str | None = None
 ) -> ChatIdentity:
-    """The chat identity, created if new: with an upsert, so that simultaneous first
-    messages of one user (five browser tabs, a burst on Telegram) all find one row
-    instead of all but one failing on the unique constraint."""
-    values = {"channel": channel, "external_id": external_id, "public_id": str(uuid.uuid4())}
-    dialect = session.get_bind().dialect.name
-    insert_stmt = pg_insert if dialect == "postgresql" else sqlite_insert
-    session.execute(
-        insert_stmt(ChatIdentity)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["channel", "external_id"])
+    """The chat identity, created if new: with an insert that ignores a conflict, so
+    that simultaneous first messages of one user (five browser tabs, a burst on
+    Telegram) all find one row instead of all but one failing on the unique constraint.
+    A known identity costs one SELECT, as before."""
+    query = select(ChatIdentity).where(
+        ChatIdentity.channel == channel, ChatIdentity.external_id == external_id
     )
-    identity = session.scalars(
-        select(ChatIdentity)
-        .where(ChatIdentity.channel == channel, ChatIdentity.external_id == external_id)
-        .execution_options(populate_existing=True)
-    ).one()
+    identity = session.scalar(query)
+    if identity is None:
+        values = {"channel": channel, "external_id": external_id, "public_id": str(uuid.uuid4())}
+        key = ["channel", "external_id"]
+        session.execute(insert_unless_present(session, ChatIdentity, values, conflict_on=key))
+        identity = session.scalars(query.execution_options(populate_existing=True)).one()
     if client_language:
         identity.client_language = client_language[:16]
     identity.last_seen_at = utcnow()
