@@ -12,10 +12,10 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.answers import AnswerStore
+from bot.answers.office import office_value
+from bot.answers.store import AnswerStore
 from bot.db import make_engine, make_sessionmaker, transaction
 from bot.i18n import DEFAULT_LANGUAGE, gettext, normalise_language
-from bot.office import office_value
 from bot.settings import get_settings
 
 FAQ_PREFIX = "faq_"
@@ -81,7 +81,7 @@ def finish(
     The REST channel returns only what actions utter, so the intent and confidence that
     the gateway stores with the user's message travel as one custom message, which the
     gateway strips before delivery. ``awaiting`` tells the gateway what the question
-    just asked for, when it must treat the answer specially (bot.core).
+    just asked for, when it must treat the answer specially (bot.pipeline.assistant).
     """
     intent = tracker.latest_message.get("intent") or {}
     dispatcher.utter_message(

@@ -10,8 +10,8 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import button, finish, ui, user_language
 from bot import texts
-from bot.core import LANGUAGE_PAYLOAD
 from bot.i18n import SUPPORTED_LANGUAGES, language_name
+from bot.pipeline.assistant import LANGUAGE_PAYLOAD
 
 
 class ActionChangeLanguage(Action):

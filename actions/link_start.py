@@ -18,7 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from actions.common import answer_store, button, finish, in_transaction, ui
-from bot import accounts, texts
+from bot import texts
+from bot.records import accounts
 
 log = logging.getLogger(__name__)
 

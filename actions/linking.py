@@ -3,9 +3,9 @@
     link_account, or check_* while unlinked
       -> action_link_start: already linked? locked out? else the form
       -> link_form asks (action_ask_link_*), validate_link_form reads each answer
-      -> action_link_submit: compare with the registry (bot.accounts), link or refuse
+      -> action_link_submit: compare with the registry (bot.records.accounts), link or refuse
 
-The gateway replaces what the user types by references (bot.references: keyed hashes of
+The gateway replaces what the user types by references (bot.records.references: keyed hashes of
 the card number, the date of birth, the passport's last four) before Rasa sees it, so
 the conversation holds nothing else. Both readings of an ambiguous date (3/4/1990) are
 kept: the registry decides which fits the card, and when both fit two people the
@@ -39,7 +39,8 @@ from actions.link_start import (
     reset_form_slots,
 )
 from actions.records import answer_lookup
-from bot import accounts, references, texts
+from bot import texts
+from bot.records import accounts, references
 
 log = logging.getLogger(__name__)
 # After this many answers that cannot be read, the form stops by itself.
@@ -81,7 +82,7 @@ class ValidateLinkForm(FormValidationAction):
     ) -> list[dict[str, Any]]:
         if tracker.slots_to_validate():
             # The user's message answered an identity question: tell the gateway not to
-            # keep its text (bot.core stores a placeholder instead).
+            # keep its text (bot.pipeline.assistant stores a placeholder instead).
             dispatcher.utter_message(json_message={"redact": True})
         return list(await super().run(dispatcher, tracker, domain))
 
@@ -172,7 +173,7 @@ class _AskSlot:
         cancel = button(ui(lang, texts.CANCEL), "/deny")
         dispatcher.utter_message(text=ui(lang, self.msgid), buttons=[cancel])
         # The gateway replaces the numbers and dates in the next message by references
-        # before it stores it or Rasa sees it (bot.references).
+        # before it stores it or Rasa sees it (bot.records.references).
         return finish(dispatcher, tracker, lang, awaiting=self.awaiting)
 
 

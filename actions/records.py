@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 
 from actions.common import answer_store, button, finish, in_transaction, ui, user_language
 from actions.link_start import begin, records_buttons
-from bot import accounts, texts
+from bot import texts
 from bot.i18n import days_away
-from bot.registry.secrets import mask
+from bot.records import accounts
+from bot.records.registry.secrets import mask
 
 log = logging.getLogger(__name__)
 

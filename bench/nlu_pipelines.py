@@ -14,8 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bot.nlu_eval import evaluate, heldout_files, load_examples
-from bot.rasa_runtime import RASA_VENV, quiet_env
+from bot.nlu.evaluation import evaluate, heldout_files, load_examples
+from bot.nlu.rasa_runtime import RASA_VENV, quiet_env
 from bot.settings import PROJECT_ROOT
 
 PIPELINES = PROJECT_ROOT / "bench" / "pipelines"

@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from bot.nlu_eval import classify, load_examples
-from bot.rasa_runtime import RASA_VENV, quiet_env
+from bot.nlu.evaluation import classify, load_examples
+from bot.nlu.rasa_runtime import RASA_VENV, quiet_env
 from bot.settings import PROJECT_ROOT
 
 BENCHMARKS = Path(os.environ.get("BENCHMARKS_DIR", PROJECT_ROOT.parent / "shared" / "benchmarks"))

@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 
 from bot.db import upgrade
-from bot.rasa_runtime import ensure_model
+from bot.nlu.rasa_runtime import ensure_model
+from bot.ops.supervisor import build_services, wait_healthy
 from bot.settings import Settings
-from bot.supervisor import build_services, wait_healthy
 
 MESSAGES = [
     "How do I extend my visa?",

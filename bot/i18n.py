@@ -1,7 +1,7 @@
 """User-interface strings in the user's language, through Babel's gettext catalogs.
 
 Catalogs live in locales/<lang>/LC_MESSAGES/messages.po and are compiled to .mo by
-``make catalogs`` (part of setup). Policy answers are not here: see bot.answers.
+``make catalogs`` (part of setup). Policy answers are not here: see bot.answers.store.
 """
 
 from __future__ import annotations

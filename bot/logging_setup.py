@@ -9,7 +9,7 @@ import traceback
 
 from sqlalchemy.exc import StatementError
 
-from bot.registry.secrets import mask_numbers_in
+from bot.records.registry.secrets import mask_numbers_in
 
 
 class MaskNumbers(logging.Filter):

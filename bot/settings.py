@@ -57,7 +57,7 @@ class Settings(BaseSettings):
     staff_telegram_chat_id: str = Field(default="", alias="STAFF_TELEGRAM_CHAT_ID")
 
     max_message_chars: int = Field(default=2000, alias="MAX_MESSAGE_CHARS")
-    # Key of the hashes under which card and passport numbers are stored (bot.registry).
+    # Key of the hashes under which card and passport numbers are stored (bot.records.registry).
     # The development default is public and fixed so that demo data stays linkable.
     registry_hash_key: str = Field(default=DEV_REGISTRY_KEY, alias="REGISTRY_HASH_KEY")
     default_language: str = "en"

@@ -85,7 +85,7 @@ NOT_HELPFUL_REPLY = N_(
     "Sorry this did not help. A member of staff can help you: call the immigration hotline "
     "%(hotline)s or visit the service center."
 )
-# A vote counts only for an answer this chat was shown, once (bot/core.py: _vote).
+# A vote counts only for an answer this chat was shown, once (bot/pipeline/assistant.py: _vote).
 VOTE_NOT_COUNTED = N_(
     "This rating could not be counted: you can rate only an answer I have sent you in this chat."
 )
@@ -201,7 +201,7 @@ NO_DOCUMENT_RECORD = N_(
     "a member of staff can check it: call the immigration hotline %(hotline)s or visit the "
     "service center."
 )
-# Commands handled by the gateway (bot/account_commands.py).
+# Commands handled by the gateway (bot/pipeline/account_commands.py).
 UNLINKED = N_("This chat is no longer linked to your record, and it will get no more reminders.")
 NOT_LINKED = N_("This chat is not linked to any record. Send /link to link it.")
 FORGET_CONFIRM = N_(

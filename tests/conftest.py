@@ -15,10 +15,10 @@ import sqlalchemy.exc
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.core import Assistant
 from bot.db import make_engine, make_sessionmaker, upgrade
-from bot.rasa_client import RasaClient
-from bot.rasa_runtime import domain_intents
+from bot.nlu.rasa_runtime import domain_intents
+from bot.pipeline.assistant import Assistant
+from bot.pipeline.rasa_client import RasaClient
 from tests.helpers import REGISTRY_KEY, webchat_client
 
 POSTGRES_URL = os.environ.get(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 if TYPE_CHECKING:
-    from bot.core import Assistant
+    from bot.pipeline.assistant import Assistant
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import transaction
-from bot.registry.importer import OPTIONAL, REQUIRED, import_registry
+from bot.records.registry.importer import OPTIONAL, REQUIRED, import_registry
 from bot.settings import get_settings
 
 

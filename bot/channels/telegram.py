@@ -2,7 +2,7 @@
 
 Commands (/start, /help, /language) and inline-keyboard buttons take the same core path
 as typed text. Replies use Telegram's HTML parse mode with every character escaped
-(bot.render), and a typing indicator shows while the assistant thinks.
+(bot.answers.render), and a typing indicator shows while the assistant thinks.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from telegram.ext import (
 )
 
 from bot import texts
-from bot.alerts import forward_alerts
-from bot.core import Assistant
+from bot.answers.render import to_html
+from bot.db.models import ChatIdentity
 from bot.i18n import SUPPORTED_LANGUAGES, gettext
+from bot.jobs.alerts import forward_alerts
+from bot.jobs.reminders import Blocked, run_reminders
 from bot.messages import Button, Inbound, Kind, Outbound
-from bot.models import ChatIdentity
-from bot.reminders import Blocked, run_reminders
-from bot.render import to_html
+from bot.pipeline.assistant import Assistant
 
 log = logging.getLogger(__name__)
 CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit for inline button data
@@ -75,7 +75,7 @@ def _kind(update: Update) -> Kind:
     return "text" if msg.text is not None else "other"
 
 
-# Every command goes to the core, which maps it to an intent or handles it (bot.core).
+# Every command goes to the core, which maps it to an intent or handles it (bot.pipeline.assistant).
 COMMANDS = ["start", "help", "menu", "language", "link", "unlink", "reminders", "forget", "cancel"]
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.gateway import build_assistant
+from bot.answers.render import to_plain
+from bot.app import build_assistant
 from bot.messages import Button, Inbound, Kind
-from bot.render import to_plain
 from bot.settings import Settings
 
 

@@ -71,7 +71,7 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-# For Starlette(middleware=...): the gateway's app (bot/gateway.py).
+# For Starlette(middleware=...): the gateway's app (bot/app.py).
 SECURITY_MIDDLEWARE = (Middleware(SecurityHeaders),)
 
 

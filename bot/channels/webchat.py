@@ -3,7 +3,7 @@
 A browser gets an opaque session cookie on its first message, issued by the server
 (bot.channels.webchat_sessions); that session is the chat identity. The page shows the
 user's own text with textContent and the assistant's replies as the server-rendered,
-escaped HTML of bot.render.
+escaped HTML of bot.answers.render.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from bot import texts
+from bot.answers.render import to_html
 from bot.channels import web_security, webchat_sessions
-from bot.core import Assistant
 from bot.db import transaction
+from bot.db.models import utcnow
 from bot.i18n import DEFAULT_LANGUAGE, gettext, normalise_language, text_direction
 from bot.messages import Inbound, Kind, Outbound
-from bot.models import utcnow
-from bot.render import to_html
+from bot.pipeline.assistant import Assistant
 
 SESSION_COOKIE = "expatbot_session"
 MAX_BODY_BYTES = 64 * 1024

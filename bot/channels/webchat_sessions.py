@@ -24,8 +24,8 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot import accounts
-from bot.models import ChatIdentity, utcnow
+from bot.db.models import ChatIdentity, utcnow
+from bot.records import accounts
 
 CHANNEL = "webchat"
 SESSION_IDLE = dt.timedelta(days=30)

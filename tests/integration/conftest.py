@@ -6,7 +6,7 @@ that tests can edit answer files as an editor would. Both share one database (SQ
 migrated, with the people of tests/people.py): the action server reads chat identities
 and the registry from it, so tests that link chats use ``stack.database_url``.
 
-The servers are started exactly as `expatbot run` starts them (bot.supervisor's
+The servers are started exactly as `expatbot run` starts them (bot.ops.supervisor's
 builders: commands, environments, secrets), so what the tests see is what runs.
 """
 
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from bot import rasa_runtime
 from bot.db import make_engine, make_sessionmaker, upgrade
+from bot.nlu import rasa_runtime
+from bot.ops.supervisor import Service, build_services, wait_healthy
 from bot.settings import PROJECT_ROOT, Settings, get_settings
-from bot.supervisor import Service, build_services, wait_healthy
 from tests.helpers import free_port
 from tests.people import load_people
 

@@ -13,12 +13,13 @@ import pytest
 import yaml
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import store, texts
-from bot.core import Assistant
+from bot import texts
 from bot.i18n import gettext
 from bot.messages import Inbound, Outbound
-from bot.rasa_client import RasaClient
-from bot.rasa_runtime import domain_intents
+from bot.nlu.rasa_runtime import domain_intents
+from bot.pipeline import store
+from bot.pipeline.assistant import Assistant
+from bot.pipeline.rasa_client import RasaClient
 from tests.helpers import REGISTRY_KEY
 from tests.integration.conftest import Stack
 
@@ -172,8 +173,8 @@ async def test_answer_edit_takes_effect_without_restart(
 
 
 async def test_web_chat_over_http_through_the_gateway_app(stack: Stack, tmp_path: Path) -> None:
+    from bot.app import create_app
     from bot.db import upgrade
-    from bot.gateway import create_app
     from bot.settings import Settings
 
     url = f"sqlite:///{tmp_path / 'gw.db'}"

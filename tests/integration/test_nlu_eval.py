@@ -18,7 +18,7 @@ pytestmark = pytest.mark.integration
 
 def nlu_eval(*args: str) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "nlu", "eval", *args],
+        [sys.executable, "-m", "bot.ops.cli", "nlu", "eval", *args],
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot import ports
 from bot.db import make_engine, make_sessionmaker, transaction
-from bot.models import ChatIdentity, Resident
+from bot.db.models import ChatIdentity, Resident
+from bot.ops import ports
 from tests.integration.conftest import Stack
 from tests.people import AHMED
 

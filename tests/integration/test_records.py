@@ -18,14 +18,16 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import accounts, references, store, texts
-from bot.core import Assistant
+from bot import texts
 from bot.db import make_engine, make_sessionmaker
+from bot.db.models import ChatIdentity, LinkAttempt, StaffAlert
 from bot.i18n import gettext
 from bot.messages import Inbound, Outbound
-from bot.models import ChatIdentity, LinkAttempt, StaffAlert
-from bot.rasa_client import RasaClient
-from bot.rasa_runtime import domain_intents
+from bot.nlu.rasa_runtime import domain_intents
+from bot.pipeline import store
+from bot.pipeline.assistant import Assistant
+from bot.pipeline.rasa_client import RasaClient
+from bot.records import accounts, references
 from tests.integration.conftest import Stack
 from tests.people import AHMED, OLGA, PEOPLE, TWIN_A, TWIN_B, Person, registry_key
 
@@ -55,7 +57,7 @@ def new_user() -> str:
 
 @pytest.fixture(autouse=True)
 def fresh_card_counts(stack_sessions: sessionmaker[Session]) -> Iterator[None]:
-    """Failed attempts count per card across chats (bot.accounts.LinkLimits): forget them
+    """Failed attempts count per card across chats (bot.records.accounts.LinkLimits): forget them
     after each test, so that no test locks a card for the next (in this module or after)."""
     yield
     with stack_sessions() as s, s.begin():

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot import ports
+from bot.ops import ports
 from bot.settings import PROJECT_ROOT
 from tests.helpers import free_port
 
@@ -99,7 +99,7 @@ def test_run_command_serves_web_chat_and_stops_on_ctrl_c(tmp_path: Path) -> None
     env.pop("DATABASE_URL", None)
     env.pop("ACTION_SERVER_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run"],
+        [sys.executable, "-m", "bot.ops.cli", "run"],
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,

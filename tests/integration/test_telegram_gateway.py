@@ -13,8 +13,8 @@ import uvicorn
 import yaml
 
 from bot import texts
+from bot.app import create_app
 from bot.db import upgrade
-from bot.gateway import create_app
 from bot.i18n import gettext
 from bot.settings import Settings
 from tests.fakes.telegram_api import FakeTelegram
@@ -104,9 +104,9 @@ async def test_telegram_user_links_and_manages_reminders(stack: Stack) -> None:
 async def test_staff_alerts_reach_the_staff_chat(tmp_path: Path) -> None:
     """A lockout alert in the database reaches STAFF_TELEGRAM_CHAT_ID through the gateway's
     JobQueue and the real python-telegram-bot client, once."""
-    from bot import accounts
     from bot.db import make_engine, make_sessionmaker, transaction
-    from bot.models import ChatIdentity
+    from bot.db.models import ChatIdentity
+    from bot.records import accounts
 
     db = f"sqlite:///{tmp_path / 'alerts.db'}"
     upgrade(db)

@@ -19,11 +19,14 @@ def test_terminal_chat_answers_and_buttons_are_numbered(stack: Stack, tmp_path: 
     env = dict(os.environ) | {"RASA_URL": stack.rasa_url, "EXPATBOT_VAR": str(tmp_path)}
     env.pop("DATABASE_URL", None)
     subprocess.run(
-        [sys.executable, "-m", "bot.cli", "db", "upgrade"], env=env, check=True, cwd=PROJECT_ROOT
+        [sys.executable, "-m", "bot.ops.cli", "db", "upgrade"],
+        env=env,
+        check=True,
+        cwd=PROJECT_ROOT,
     )
     typed = "/help\n1\nКак зарегистрироваться в полиции после переезда?\n"
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "chat", "--user", "tester"],
+        [sys.executable, "-m", "bot.ops.cli", "chat", "--user", "tester"],
         input=typed,
         capture_output=True,
         text=True,

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from bot.rasa_runtime import RASA_VENV, quiet_env
+from bot.nlu.rasa_runtime import RASA_VENV, quiet_env
 from bot.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration

@@ -15,8 +15,8 @@ import pytest
 import uvicorn
 import yaml
 
+from bot.app import create_app
 from bot.db import upgrade
-from bot.gateway import create_app
 from bot.settings import Settings
 from tests.helpers import free_port
 from tests.integration.conftest import Stack
@@ -203,7 +203,7 @@ def sessions_of(tmp_path: Path) -> Iterator[Callable[[], int]]:
     from sqlalchemy import func, select
 
     from bot.db import make_engine, make_sessionmaker
-    from bot.models import Message
+    from bot.db.models import Message
 
     engine = make_engine(f"sqlite:///{tmp_path / 'browser.db'}")
     sessions = make_sessionmaker(engine)

@@ -10,12 +10,13 @@ import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import store, texts
-from bot.core import Assistant
+from bot import texts
 from bot.i18n import gettext
 from bot.messages import Inbound
-from bot.rasa_client import RasaClient
-from bot.rasa_runtime import domain_intents
+from bot.nlu.rasa_runtime import domain_intents
+from bot.pipeline import store
+from bot.pipeline.assistant import Assistant
+from bot.pipeline.rasa_client import RasaClient
 from tests.helpers import REGISTRY_KEY
 from tests.integration.conftest import Stack
 
@@ -36,7 +37,7 @@ EVERYTHING_OK = {"database": "ok", "rasa": "ok", "action_server": "ok"}
 
 async def gateway_health(stack: Stack, tmp_path: Path) -> tuple[int, dict[str, str]]:
     """/healthz of a gateway built on this stack, as `expatbot run` configures it."""
-    from bot.gateway import create_app
+    from bot.app import create_app
     from bot.settings import Settings
 
     settings = Settings(  # type: ignore[call-arg]

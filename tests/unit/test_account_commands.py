@@ -8,12 +8,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import account_commands, accounts, references, store, texts
-from bot.core import Assistant
+from bot import texts
 from bot.db import transaction
+from bot.db.models import AnswerVote, ChatIdentity, LinkAttempt, Message, Resident
 from bot.i18n import gettext
 from bot.messages import Inbound, Outbound
-from bot.models import AnswerVote, ChatIdentity, LinkAttempt, Message, Resident
+from bot.pipeline import account_commands, store
+from bot.pipeline.assistant import Assistant
+from bot.records import accounts, references
 from tests.conftest import FakeRasa
 from tests.people import AHMED, load_people, registry_key
 
@@ -160,7 +162,7 @@ def test_cli_lists_open_staff_alerts(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from bot import cli
+    from bot.ops import cli
     from bot.settings import get_settings
 
     with transaction(sessions) as s:
@@ -181,8 +183,8 @@ def test_cli_lists_open_staff_alerts(
 async def test_card_number_reaches_rasa_only_as_its_keyed_hash(
     sessions: sessionmaker[Session], fake_rasa: FakeRasa
 ) -> None:
-    from bot.rasa_client import RasaClient
-    from bot.rasa_runtime import domain_intents
+    from bot.nlu.rasa_runtime import domain_intents
+    from bot.pipeline.rasa_client import RasaClient
 
     key = registry_key()
     assistant = Assistant(

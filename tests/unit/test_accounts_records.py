@@ -1,4 +1,4 @@
-"""What bot.accounts keeps and deletes for one chat, and in which order it lists a
+"""What bot.records.accounts keeps and deletes for one chat, and in which order it lists a
 resident's documents: exact effects, so that a change touching another user's data, or
 a lockout counting someone else's failures, shows (mutation testing found these
 unchecked)."""
@@ -13,9 +13,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import accounts, store
 from bot.db import transaction
-from bot.models import (
+from bot.db.models import (
     ChatIdentity,
     Conversation,
     MerchantCard,
@@ -24,7 +23,9 @@ from bot.models import (
     StaffAlert,
     TravelDocument,
 )
-from bot.registry.importer import import_registry
+from bot.pipeline import store
+from bot.records import accounts
+from bot.records.registry.importer import import_registry
 from tests.people import AHMED, registry_csv, registry_key
 
 
@@ -145,7 +146,7 @@ def test_staff_alert_names_the_chat_and_is_logged(
 ) -> None:
     with transaction(sessions) as s:
         identity = store.get_or_create_identity(s, channel="telegram", external_id="77")
-        with caplog.at_level(logging.WARNING, logger="bot.accounts"):
+        with caplog.at_level(logging.WARNING, logger="bot.records.accounts"):
             accounts.raise_alert(s, kind="link_lockout", identity_id=identity.id, details="why")
         alert = s.scalars(select(StaffAlert)).one()
         assert (alert.kind, alert.identity_id, alert.details) == (
@@ -154,7 +155,7 @@ def test_staff_alert_names_the_chat_and_is_logged(
             "why",
         )
         assert accounts.open_alerts(s) == [alert]
-    assert [r.getMessage() for r in caplog.records if r.name == "bot.accounts"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.records.accounts"] == [
         "staff alert link_lockout: why"
     ]
     with sessions() as s:

@@ -151,7 +151,7 @@ def edit_russian(
     import shutil
 
     from actions import common
-    from bot.answers import AnswerStore
+    from bot.answers.store import AnswerStore
 
     shutil.copytree(ROOT / "locales", tmp_path / "locales")
     ru = tmp_path / "locales" / "ru" / "answers.yml"

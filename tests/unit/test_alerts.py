@@ -7,10 +7,10 @@ import asyncio
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import accounts
-from bot.alerts import forward_alerts
 from bot.db import transaction
-from bot.models import ChatIdentity, StaffAlert
+from bot.db.models import ChatIdentity, StaffAlert
+from bot.jobs.alerts import forward_alerts
+from bot.records import accounts
 
 
 def raise_two(sessions: sessionmaker[Session]) -> None:

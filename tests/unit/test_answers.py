@@ -10,11 +10,11 @@ import pytest
 import yaml
 
 from bot import texts
-from bot.answers import AnswerStore
-from bot.answers_check import PLACEHOLDER
+from bot.answers.check import PLACEHOLDER
+from bot.answers.office import load_office
+from bot.answers.render import to_html
+from bot.answers.store import AnswerStore
 from bot.i18n import SUPPORTED_LANGUAGES, gettext
-from bot.office import load_office
-from bot.render import to_html
 
 ROOT = Path(__file__).resolve().parents[2]
 TAXONOMY_FAQ = {

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.answers_check import Problem, check_all, check_text, faq_topics
-from bot.office import load_office
+from bot.answers.check import Problem, check_all, check_text, faq_topics
+from bot.answers.office import load_office
 from bot.settings import PROJECT_ROOT
 
 OFFICE: dict[str, str | None] = {"immigration_hotline": "12367", "center_address": None}
@@ -130,7 +130,7 @@ def test_project_answer_files_pass() -> None:
 
 def test_cli_check_exit_codes(tmp_path: Path) -> None:
     ok = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "answers", "check"],
+        [sys.executable, "-m", "bot.ops.cli", "answers", "check"],
         capture_output=True,
         text=True,
         cwd=PROJECT_ROOT,
@@ -146,7 +146,7 @@ def test_cli_check_exit_codes(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     failed = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "answers", "check"],
+        [sys.executable, "-m", "bot.ops.cli", "answers", "check"],
         capture_output=True, text=True, cwd=PROJECT_ROOT,
         env={**__import__("os").environ, "EXPATBOT_LOCALES": str(tmp_path / "locales")},
     )  # fmt: skip
@@ -155,7 +155,7 @@ def test_cli_check_exit_codes(tmp_path: Path) -> None:
 
 
 def test_status_table_shows_review_dates_gaps_and_votes(tmp_path: Path) -> None:
-    from bot.answers_status import status_table
+    from bot.answers.status import status_table
 
     for lang in ("en", "zh", "ar", "ru", "fr", "es"):
         (tmp_path / lang).mkdir()

@@ -8,12 +8,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
-from bot.bare_number import is_bare_number
-from bot.core import Assistant
 from bot.db import transaction
+from bot.db.models import ChatIdentity, Message
 from bot.i18n import gettext
 from bot.messages import Inbound
-from bot.models import ChatIdentity, Message
+from bot.pipeline.assistant import Assistant
+from bot.pipeline.bare_number import is_bare_number
 from tests.conftest import FakeRasa
 
 BARE = [

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
-from bot.cli import expected_problem
-from bot.registry.demo import demo_csv
+from bot.ops.cli import expected_problem
+from bot.records.registry.demo import demo_csv
 from bot.settings import PROJECT_ROOT
 
 # Nothing listens on port 1: connecting is refused at once.
@@ -25,7 +25,7 @@ def cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
     if "DATABASE_URL" not in env:
         environ.pop("DATABASE_URL", None)  # the default: var/expatbot.db, not there yet
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "bot.ops.cli", *args],
         capture_output=True,
         text=True,
         env=environ,

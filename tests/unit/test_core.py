@@ -7,11 +7,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import store, texts
-from bot.core import Assistant
+from bot import texts
+from bot.db.models import ChatIdentity, Message
 from bot.i18n import gettext
 from bot.messages import Inbound
-from bot.models import ChatIdentity, Message
+from bot.pipeline import store
+from bot.pipeline.assistant import Assistant
 from tests.conftest import FakeRasa
 from tests.helpers import REGISTRY_KEY
 
@@ -187,8 +188,8 @@ async def test_commands_and_payloads_map_to_intents(
 
 async def test_database_down_gives_unavailable(fake_rasa: FakeRasa, tmp_path: object) -> None:
     from bot.db import make_engine, make_sessionmaker
-    from bot.rasa_client import RasaClient
-    from bot.rasa_runtime import domain_intents
+    from bot.nlu.rasa_runtime import domain_intents
+    from bot.pipeline.rasa_client import RasaClient
 
     # A database without tables behaves like one that fails on every statement.
     engine = make_engine(f"sqlite:///{tmp_path}/empty.db")
@@ -207,9 +208,9 @@ async def test_database_down_gives_unavailable(fake_rasa: FakeRasa, tmp_path: ob
 async def test_officer_view_shows_chinese_answer_under_users_title(
     sessions: sessionmaker[Session], fake_rasa: FakeRasa
 ) -> None:
-    from bot.answers import AnswerStore
-    from bot.rasa_client import RasaClient
-    from bot.rasa_runtime import domain_intents
+    from bot.answers.store import AnswerStore
+    from bot.nlu.rasa_runtime import domain_intents
+    from bot.pipeline.rasa_client import RasaClient
     from bot.settings import PROJECT_ROOT
 
     answers = AnswerStore(PROJECT_ROOT / "locales", PROJECT_ROOT / "locales" / "office.yml")

@@ -7,8 +7,8 @@ from pathlib import Path
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import store
 from bot.db import make_engine, upgrade
+from bot.pipeline import store
 
 
 def test_migrations_create_every_table_and_are_idempotent(database_url: str) -> None:
@@ -55,7 +55,7 @@ def test_same_external_id_on_two_channels_are_two_identities(
 
 
 def test_demo_data_seeds_an_empty_database_once(sessions: sessionmaker[Session]) -> None:
-    from bot.demo import DEMO_CHANNEL, seed_demo
+    from bot.ops.demo import DEMO_CHANNEL, seed_demo
 
     with sessions() as s, s.begin():
         assert seed_demo(s) is True

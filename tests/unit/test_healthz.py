@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.gateway import create_app
+from bot.app import create_app
 from bot.settings import Settings
 from tests.helpers import free_port
 

@@ -18,13 +18,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 
-from bot import references, texts
+from bot import texts
 from bot.channels.webchat import MAX_BODY_BYTES, read_body
-from bot.core import Assistant
+from bot.db.models import ChatIdentity, Message
 from bot.i18n import gettext
 from bot.logging_setup import add_filters
 from bot.messages import Inbound
-from bot.models import ChatIdentity, Message
+from bot.pipeline.assistant import Assistant
+from bot.records import references
 from tests.conftest import FakeRasa
 from tests.helpers import REGISTRY_KEY
 

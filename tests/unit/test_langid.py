@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.langid import decide, detect
+from bot.nlu.langid import decide, detect
 
 
 @pytest.mark.parametrize(
@@ -109,7 +109,7 @@ def test_informal_messages_meet_the_target_without_context(lang: str) -> None:
 
 
 # What the gateway puts in place of a card or passport number or a date of birth
-# (bot/references.py) before the language is decided.
+# (bot/records/references.py) before the language is decided.
 CARD_REF = "cardref:n:" + "80e76ad0c662f46722b0175812a8e6" * 2 + "abcd"
 DIGITS_REF = "cardref:d:" + "db0f5927b631508f9f4d27b817261f" * 2 + "0123"
 BIRTH_REF = "dobref:" + "e071d9fe7d62cc089dc4" * 3 + "abcd|" + "f" * 64

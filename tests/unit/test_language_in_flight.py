@@ -6,7 +6,7 @@ message and writes the language it decided back when it stores the reply. A mess
 while the switching message is still at Rasa therefore reads the old language, is
 answered in it, and then wrote it back over the switch. Now a message writes the
 conversation's language only when it decided it itself (a choice or a detection), and
-only as the newest message handled (bot/core.py, Assistant._reply). The reply to the
+only as the newest message handled (bot/pipeline/assistant.py, Assistant._reply). The reply to the
 message in flight is still in the old language: only one turn at a time per
 conversation (the inbox lease of DESIGN.md) would change that.
 """
@@ -19,10 +19,10 @@ import json
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.core import Assistant
 from bot.messages import Inbound
-from bot.rasa_client import RasaClient
-from bot.rasa_runtime import domain_intents
+from bot.nlu.rasa_runtime import domain_intents
+from bot.pipeline.assistant import Assistant
+from bot.pipeline.rasa_client import RasaClient
 
 
 class GatedRasa(httpx.AsyncBaseTransport):

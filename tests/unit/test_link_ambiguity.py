@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import accounts, store
 from bot.db import transaction
-from bot.models import ChatIdentity, LinkAttempt, Resident, StaffAlert
-from bot.registry.importer import import_registry
+from bot.db.models import ChatIdentity, LinkAttempt, Resident, StaffAlert
+from bot.pipeline import store
+from bot.records import accounts
+from bot.records.registry.importer import import_registry
 from tests.people import TWIN_A, TWIN_B, registry_csv, registry_key
 
 NOW = dt.datetime(2026, 11, 27, 10, 0, tzinfo=dt.UTC)
@@ -30,13 +31,13 @@ def link(
 ) -> accounts.LinkResult:
     """attempt_link with the details as a chat gives them, in whichever form it takes
     them: in clear (date_of_birth, passport_last4) or as keyed references (birth_ref,
-    passport_ref), which is where bot.accounts is moving."""
+    passport_ref), which is where bot.records.accounts is moving."""
     key = registry_key()
     params = inspect.signature(accounts.attempt_link).parameters
     kwargs: dict[str, Any] = {"identity": identity, "now": NOW}
     kwargs["card_ref"] = accounts.card_reference(BOTH_TWINS_DIGITS, key=key)
     if "birth_ref" in params:
-        from bot import references
+        from bot.records import references
 
         kwargs["birth_ref"] = references.birth_reference(born.isoformat(), key=key)
         kwargs["passport_ref"] = (

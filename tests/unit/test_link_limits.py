@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import accounts, references
 from bot.db import transaction
-from bot.models import ChatIdentity, LinkAttempt, StaffAlert
+from bot.db.models import ChatIdentity, LinkAttempt, StaffAlert
+from bot.records import accounts, references
 from tests.people import AHMED, load_people, registry_key
 
 START = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)

@@ -29,10 +29,11 @@ from actions import (
     ActionLinkSubmit,
     ValidateLinkForm,
 )
-from bot import accounts, references, texts
+from bot import texts
 from bot.db import transaction
+from bot.db.models import ChatIdentity, LinkAttempt, MerchantCard, Resident, StaffAlert
 from bot.i18n import gettext
-from bot.models import ChatIdentity, LinkAttempt, MerchantCard, Resident, StaffAlert
+from bot.records import accounts, references
 from tests.people import AHMED, OLGA, TWIN_A, load_people, registry_key
 
 ROOT = Path(__file__).resolve().parents[2]

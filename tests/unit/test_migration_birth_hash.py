@@ -9,14 +9,14 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import inspect, text
 
-from bot import references
 from bot.db import make_engine, normalise_url
+from bot.records import references
 from bot.settings import PROJECT_ROOT, get_settings
 
 
 def alembic_config(url: str) -> Config:
     cfg = Config()
-    cfg.set_main_option("script_location", str(PROJECT_ROOT / "bot" / "migrations"))
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "bot" / "db" / "migrations"))
     cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
     return cfg
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from bot import nlu_eval
 from bot.errors import ConfigurationError
-from bot.nlu_eval import Example, Scores, load_examples, macro_f1
+from bot.nlu import evaluation as nlu_eval
+from bot.nlu.evaluation import Example, Scores, load_examples, macro_f1
 from bot.settings import PROJECT_ROOT
 
 EN = """nlu:

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot import rasa_runtime
-from bot.rasa_client import RasaClient
+from bot.nlu import rasa_runtime
+from bot.pipeline.rasa_client import RasaClient
 from bot.settings import Settings
 from rasa_addons.bearer import bearer_matches
 from rasa_addons.serve import rasa_argv

@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.models import MerchantCard, Resident, TravelDocument
-from bot.registry.demo import demo_csv
-from bot.registry.importer import REQUIRED, import_registry
-from bot.registry.secrets import mask, mask_numbers_in, normalise_number, number_hash
+from bot.db.models import MerchantCard, Resident, TravelDocument
+from bot.records.registry.demo import demo_csv
+from bot.records.registry.importer import REQUIRED, import_registry
+from bot.records.registry.secrets import mask, mask_numbers_in, normalise_number, number_hash
 
 KEY = b"test-registry-key-0123456789"
 HEADER = ",".join(REQUIRED)
@@ -133,7 +133,7 @@ def test_cli_demo_then_import_twice(tmp_path: object) -> None:
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "bot.cli", *args],
+            [sys.executable, "-m", "bot.ops.cli", *args],
             capture_output=True,
             text=True,
             env=env,
@@ -198,7 +198,7 @@ def test_every_bad_row_is_reported_with_the_choices(sessions: sessionmaker[Sessi
 
 
 def test_missing_columns_are_listed() -> None:
-    from bot.registry.importer import ImportReport, parse
+    from bot.records.registry.importer import ImportReport, parse
 
     report = ImportReport()
     assert parse(b"card_number,full_name\nYW1,A\n", report) == []
@@ -219,7 +219,7 @@ def test_reimport_counts_and_stamps_what_changed(
     old_visa = rows[2].split(",")[REQUIRED.index("document_number")]
     rows[2] = rows[2].replace(old_visa, "V999999999")
     later = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
-    monkeypatch.setattr("bot.registry.importer.utcnow", lambda: later)
+    monkeypatch.setattr("bot.records.registry.importer.utcnow", lambda: later)
     second = run_import(sessions, "\n".join([header, *rows, ""]).encode())
     assert (second.rows, second.created, second.updated, second.unchanged) == (3, 0, 2, 1)
     with sessions() as s:
@@ -255,7 +255,7 @@ def test_hashes_are_keyed_hmacs_of_the_normalised_number() -> None:
     import hashlib
     import hmac
 
-    from bot.registry.secrets import digits_hash
+    from bot.records.registry.secrets import digits_hash
 
     def expected(message: bytes) -> str:
         return hmac.new(KEY, message, hashlib.sha256).hexdigest()
@@ -265,7 +265,7 @@ def test_hashes_are_keyed_hmacs_of_the_normalised_number() -> None:
     assert digits_hash("ZJ2016009999", key=KEY) == digits_hash("2016009999", key=KEY)
     assert digits_hash("YW2016009999", key=KEY) != digits_hash("YW2016009998", key=KEY)
     assert digits_hash("2016001234", key=KEY) != number_hash("2016001234", key=KEY)
-    from bot.registry import secrets
+    from bot.records.registry import secrets
 
     if hasattr(secrets, "last4_hash"):  # passports' last four, compared by the link form
         assert secrets.last4_hash("q3333-4444", key=KEY) == expected(b"last4:4444")

@@ -15,14 +15,16 @@ from babel.dates import format_date, format_timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import reminders, store, texts
+from bot import texts
 from bot.db import transaction
+from bot.db.models import ChatIdentity, MerchantCard, Reminder, TravelDocument
 from bot.i18n import days_away, gettext
-from bot.models import ChatIdentity, MerchantCard, Reminder, TravelDocument
-from bot.registry.demo import demo_csv
-from bot.registry.importer import import_registry
-from bot.registry.secrets import digits_only, normalise_number
-from bot.reminders import Blocked, Due, claim, due_reminders, reminder_text, run_reminders
+from bot.jobs import reminders
+from bot.jobs.reminders import Blocked, Due, claim, due_reminders, reminder_text, run_reminders
+from bot.pipeline import store
+from bot.records.registry.demo import demo_csv
+from bot.records.registry.importer import import_registry
+from bot.records.registry.secrets import digits_only, normalise_number
 
 KEY = b"test-registry-key-0123456789"
 TODAY = dt.date(2026, 11, 27)
@@ -33,7 +35,7 @@ def setup_registry(sessions: sessionmaker[Session], *, link_lang: str = "ru") ->
     to a Telegram chat in ``link_lang``."""
     with transaction(sessions) as s:
         assert import_registry(s, demo_csv(count=8, today=TODAY).encode(), key=KEY).ok
-        from bot.models import Resident
+        from bot.db.models import Resident
 
         for resident in s.scalars(select(Resident)):
             chat = store.get_or_create_identity(
@@ -246,7 +248,10 @@ def test_cli_dry_run_lists_todays_reminders(tmp_path: object) -> None:
     env = dict(os.environ) | {"EXPATBOT_VAR": str(tmp)}
     env.pop("DATABASE_URL", None)
     subprocess.run(
-        [sys.executable, "-m", "bot.cli", "db", "upgrade"], env=env, check=True, cwd=PROJECT_ROOT
+        [sys.executable, "-m", "bot.ops.cli", "db", "upgrade"],
+        env=env,
+        check=True,
+        cwd=PROJECT_ROOT,
     )
     from bot.db import make_engine, make_sessionmaker
 
@@ -257,7 +262,7 @@ def test_cli_dry_run_lists_todays_reminders(tmp_path: object) -> None:
         engine.dispose()
     command = ["reminders", "run", "--dry-run", "--date", TODAY.isoformat()]
     out = subprocess.run(
-        [sys.executable, "-m", "bot.cli", *command],
+        [sys.executable, "-m", "bot.ops.cli", *command],
         env=env,
         capture_output=True,
         text=True,

@@ -5,7 +5,7 @@ pin the whole output, so that a stray character or a lost escape shows."""
 
 from __future__ import annotations
 
-from bot.render import to_html
+from bot.answers.render import to_html
 
 
 def test_text_is_escaped_whole_quotes_included() -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from bot.render import to_html, to_plain
-from bot.sanitize import clean
+from bot.answers.render import to_html, to_plain
+from bot.nlu.sanitize import clean
 
 
 def test_clean_removes_invisible_and_control_characters() -> None:

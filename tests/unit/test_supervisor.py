@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from bot import ports
-from bot.supervisor import PortInUse, RestartPolicy, Service, supervise, wait_healthy
+from bot.ops import ports
+from bot.ops.supervisor import PortInUse, RestartPolicy, Service, supervise, wait_healthy
 from tests.helpers import free_port
 
 FAST = RestartPolicy(

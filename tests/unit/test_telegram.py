@@ -10,8 +10,8 @@ import uvicorn
 
 from bot import texts
 from bot.channels.telegram import build_application, set_commands
-from bot.core import Assistant
 from bot.i18n import gettext
+from bot.pipeline.assistant import Assistant
 from tests.conftest import FakeRasa
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import free_port

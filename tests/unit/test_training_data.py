@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from bot.i18n import SUPPORTED_LANGUAGES
-from bot.nlu_eval import load_examples
+from bot.nlu.evaluation import load_examples
 from bot.settings import PROJECT_ROOT
 
 MIN_EXAMPLES = 40

@@ -10,11 +10,12 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import store, texts
-from bot.core import Assistant
+from bot import texts
+from bot.db.models import AnswerVote, Message
 from bot.i18n import gettext
 from bot.messages import Inbound
-from bot.models import AnswerVote, Message
+from bot.pipeline import store
+from bot.pipeline.assistant import Assistant
 from tests.conftest import FakeRasa
 
 TOPIC = "faq_visa_extension"

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from bot.app import create_app
 from bot.channels.web_security import (
     CONTENT_SECURITY_POLICY,
     SecurityHeaders,
@@ -22,10 +23,9 @@ from bot.channels.web_security import (
 )
 from bot.channels.webchat import WebChat
 from bot.channels.webchat_assets import STATIC, asset_routes
-from bot.core import Assistant
 from bot.db import upgrade
-from bot.gateway import create_app
-from bot.models import Message
+from bot.db.models import Message
+from bot.pipeline.assistant import Assistant
 from bot.settings import Settings
 from tests.conftest import FakeRasa
 

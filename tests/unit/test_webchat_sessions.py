@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels import webchat_sessions
 from bot.channels.webchat import SESSION_COOKIE
-from bot.core import Assistant
 from bot.db import transaction
-from bot.models import ChatIdentity, Resident, utcnow
+from bot.db.models import ChatIdentity, Resident, utcnow
+from bot.pipeline.assistant import Assistant
 from tests.conftest import FakeRasa
 from tests.helpers import webchat_client
 from tests.people import load_people

@@ -1,0 +1,1 @@
+"""Policy answers: the answer store, its validator, status for editors, office facts, rendering."""

@@ -1,0 +1,1 @@
+"""Scheduled jobs: reminders, staff alerts, the sweeper of unanswered messages, the worker."""

@@ -1,0 +1,1 @@
+"""Language identification, the Rasa model's training and evaluation."""

@@ -1,0 +1,1 @@
+"""Running the assistant: the command line, process supervision, ports, demo data."""

@@ -1,0 +1,422 @@
+"""The `expatbot` command line.
+
+A condition the user can cause or fix (no database yet, a database that cannot be
+reached, a file not found, a bad setting or argument) ends a command with one line on
+standard error and a non-zero exit, never a traceback (`-v` adds the traceback).
+Commands that use the database first bring it to the newest migration, as `run` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import getpass
+import logging
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from bot.logging_setup import configure as configure_logging
+from bot.settings import get_settings
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+def current_database() -> str:
+    """The database URL, migrated to the newest revision (a no-op when it is already)."""
+    from bot.db import upgrade
+
+    url = get_settings().database_url
+    upgrade(url)
+    return url
+
+
+def iso_date(value: str) -> dt.date:
+    """An argparse type: a bad date is a usage error, not a traceback."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from None
+
+
+def safe_url(url: str) -> str:
+    """A database URL fit to print: without its password."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: its scheme is still a useful hint
+        return url.split("://", 1)[0] + "://..."
+
+
+def first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else exc.__class__.__name__
+
+
+def expected_problem(exc: Exception) -> str | None:
+    """One line for an error the user can cause or fix; None for a bug (a traceback)."""
+    from alembic.util.exc import CommandError
+    from pydantic import ValidationError
+    from sqlalchemy.exc import (
+        ArgumentError,
+        InterfaceError,
+        NoSuchModuleError,
+        OperationalError,
+        ProgrammingError,
+    )
+
+    from bot.errors import ExpatbotError
+
+    if isinstance(exc, ValidationError):
+        problems = [
+            (".".join(str(p) for p in e["loc"]) + ": " if e["loc"] else "")
+            + str(e["msg"]).removeprefix("Value error, ")
+            for e in exc.errors()
+        ]
+        return "bad setting: " + "; ".join(problems)
+    if isinstance(exc, ExpatbotError):
+        return first_line(exc)
+    if isinstance(exc, OperationalError | InterfaceError | ProgrammingError):
+        url = safe_url(get_settings().database_url)
+        detail = first_line(exc.orig) if exc.orig is not None else first_line(exc)
+        # SQLite says "no such table", PostgreSQL 'relation "..." does not exist'.
+        if "no such table" in detail or ("relation" in detail and "does not exist" in detail):
+            return f"the database {url} lacks this version's tables: run `expatbot db upgrade`"
+        if isinstance(exc, ProgrammingError):
+            return None  # a bad statement: a bug, not the user's database
+        return f"cannot use the database {url}: {detail} (is it running? DATABASE_URL names it)"
+    if isinstance(exc, ArgumentError | NoSuchModuleError):
+        return f"DATABASE_URL is not a database URL this can use: {first_line(exc)}"
+    if isinstance(exc, CommandError):
+        return f"database migration: {first_line(exc)}"
+    if isinstance(exc, OSError):
+        if exc.filename is not None:
+            return f"{exc.strerror or first_line(exc)}: {exc.filename}"
+        return first_line(exc)
+    return None
+
+
+def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+    current_database()
+    say("database is up to date")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bot.nlu.rasa_runtime import ensure_model
+
+    path, seconds = ensure_model(force=args.force)
+    if seconds is None:
+        say(f"model is current: {path.name} (training data unchanged)")
+    else:
+        say(f"trained {path.name} in {seconds:.1f}s")
+    return 0
+
+
+def cmd_gateway(_args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(
+        create_app(settings),
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        log_level="warning",
+    )
+    return 0
+
+
+def seed_demo_data(url: str) -> bool:
+    """Demo chats and demo registry data, into a database that has none."""
+    from sqlalchemy import func, select
+
+    from bot.db import make_engine, make_sessionmaker, transaction
+    from bot.db.models import Resident
+    from bot.ops.demo import seed_demo
+    from bot.records.registry.demo import demo_csv
+    from bot.records.registry.importer import import_registry
+
+    engine = make_engine(url)
+    key = get_settings().registry_hash_key.encode()
+    try:
+        with transaction(make_sessionmaker(engine)) as session:
+            seeded = seed_demo(session)
+            if not session.scalar(select(func.count()).select_from(Resident)):
+                import_registry(session, demo_csv().encode(), key=key)
+            return seeded
+    finally:
+        engine.dispose()
+
+
+def cmd_run(_args: argparse.Namespace) -> int:
+    from bot.db import upgrade
+    from bot.nlu.rasa_runtime import ensure_model
+    from bot.ops.supervisor import build_services, supervise, wait_healthy
+    from bot.records.registry.demo import demo_identity
+
+    settings = get_settings()
+    say(f"database: {settings.database_url.split('@')[-1]}")
+    upgrade(settings.database_url)
+    if settings.environment == "development":
+        if seed_demo_data(settings.database_url):
+            say("database: new, demo chats added (channel 'demo')")
+        card, born = demo_identity()
+        say(f"demo resident to link with (/link): card {card}, born {born}")
+    say("model: checking training data…")
+    model, seconds = ensure_model()
+    say(f"model: {model.name}" + (f" (trained in {seconds:.0f}s)" if seconds else " (unchanged)"))
+    services = build_services(settings, model)
+    started = time.monotonic()
+    try:
+        for service in services:
+            say(f"starting {service.name}…")
+            service.start()
+            wait_healthy(service, timeout=180, say=say)
+    except (RuntimeError, KeyboardInterrupt) as exc:
+        say(f"!! {exc}")
+        for service in reversed(services):
+            service.stop()
+        return 1
+    say(f"all up in {time.monotonic() - started:.0f}s")
+    say(f"web chat: http://{settings.gateway_host}:{settings.gateway_port}/")
+    say("terminal chat: .venv/bin/expatbot chat   (in another terminal)")
+    if settings.telegram_bot_token:
+        say("Telegram: polling with TELEGRAM_BOT_TOKEN")
+    say("Ctrl-C stops everything.")
+    return supervise(services, say=say)
+
+
+def cmd_nlu_eval(args: argparse.Namespace) -> int:
+    from bot.nlu.evaluation import run
+
+    text, code = run([Path(f) for f in args.files], as_json=args.json)
+    print(text)
+    return code
+
+
+def cmd_answers_check(args: argparse.Namespace) -> int:
+    from bot.answers.check import check_all, faq_topics
+    from bot.answers.office import load_office
+
+    locales = get_settings().locales_dir
+    problems = check_all(
+        locales,
+        office=load_office(locales / "office.yml"),
+        topics=faq_topics(),
+        max_age_days=args.max_age_days,
+    )
+    for problem in problems:
+        print(problem)
+    errors = sum(p.level == "error" for p in problems)
+    print(f"{errors} errors, {len(problems) - errors} warnings in {locales}")
+    return 1 if errors else 0
+
+
+def cmd_answers_show(args: argparse.Namespace) -> int:
+    from bot.answers.render import to_html, to_plain
+    from bot.answers.store import AnswerStore
+
+    locales = get_settings().locales_dir
+    answer = AnswerStore(locales, locales / "office.yml").get(args.topic, args.lang)
+    if answer is None:
+        print(f"no answer for {args.topic}")
+        return 1
+    body = f"{answer.title}\n\n{answer.text}"
+    print(to_html(body) if args.channel == "telegram" else to_plain(body))
+    if answer.language != args.lang:
+        print(f"(not translated into {args.lang}: users see the English answer)")
+    return 0
+
+
+def cmd_answers_status(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bot.answers.status import status_table
+    from bot.db import make_engine, make_sessionmaker
+    from bot.pipeline.store import english_fallbacks, vote_counts
+
+    settings = get_settings()
+    votes = fallbacks = None
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            votes = vote_counts(session)
+            fallbacks = english_fallbacks(session)
+    except SQLAlchemyError:
+        pass  # the table says so; the review dates are still worth seeing
+    finally:
+        engine.dispose()
+    table = status_table(
+        settings.locales_dir, max_age_days=args.max_age_days, votes=votes, fallbacks=fallbacks
+    )
+    print(table)
+    return 0
+
+
+def cmd_registry_import(args: argparse.Namespace) -> int:
+    from bot.db import make_engine, make_sessionmaker
+    from bot.records.registry.importer import import_registry
+
+    settings = get_settings()
+    raw = Path(args.file).read_bytes()
+    engine = make_engine(current_database())
+    try:
+        with make_sessionmaker(engine)() as session:
+            report = import_registry(session, raw, key=settings.registry_hash_key.encode())
+            if report.ok:
+                session.commit()
+            else:
+                session.rollback()
+    finally:
+        engine.dispose()
+    print(report)
+    return 0 if report.ok else 1
+
+
+def cmd_registry_demo(args: argparse.Namespace) -> int:
+    from bot.records.registry.demo import demo_csv
+
+    text = demo_csv(count=args.count)
+    if args.out == "-":
+        print(text, end="")
+    else:
+        Path(args.out).write_text(text, encoding="utf-8")
+    return 0
+
+
+def cmd_reminders_run(args: argparse.Namespace) -> int:
+    from bot.db import make_engine, make_sessionmaker
+    from bot.jobs.reminders import run_reminders
+
+    today = args.date or dt.date.today()
+    if not args.dry_run:
+        print("Reminders are sent by the gateway's daily job (with TELEGRAM_BOT_TOKEN set);")
+        print("use --dry-run to list what would be sent.")
+        return 2
+    engine = make_engine(current_database())
+    try:
+        summary = asyncio.run(run_reminders(make_sessionmaker(engine), today=today, send=None))
+    finally:
+        engine.dispose()
+    for line in summary.lines:
+        print(line)
+    print(f"{summary.due} reminders due on {today} (dry run: nothing sent, nothing claimed)")
+    return 0
+
+
+def cmd_staff_alerts(_args: argparse.Namespace) -> int:
+    """Open alerts for staff (until the staff console exists, this is where they show)."""
+    from bot.db import make_engine, make_sessionmaker
+    from bot.records.accounts import open_alerts
+
+    engine = make_engine(current_database())
+    try:
+        with make_sessionmaker(engine)() as session:
+            alerts = open_alerts(session)
+            for alert in alerts:
+                print(
+                    f"#{alert.id} {alert.created_at:%Y-%m-%d %H:%M} {alert.kind}: {alert.details}"
+                )
+    finally:
+        engine.dispose()
+    print(f"{len(alerts)} open alerts")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.channels.terminal import run_terminal_chat
+
+    current_database()  # every message is stored first: a fresh clone needs the tables
+    return asyncio.run(run_terminal_chat(get_settings(), user=args.user))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="expatbot", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start Rasa, the action server and the gateway").set_defaults(
+        func=cmd_run
+    )
+    sub.add_parser("gateway", help="run the gateway process alone").set_defaults(func=cmd_gateway)
+    chat = sub.add_parser("chat", help="chat in this terminal (needs a running Rasa server)")
+    chat.add_argument("--user", default=getpass.getuser(), help="who you are in the chat")
+    chat.set_defaults(func=cmd_chat)
+    train = sub.add_parser("train", help="train the NLU model if its data changed")
+    train.add_argument("--force", action="store_true", help="train even if unchanged")
+    train.set_defaults(func=cmd_train)
+    nlu = sub.add_parser("nlu", help="NLU model commands")
+    nlusub = nlu.add_subparsers(dest="nlu_command", required=True)
+    ev = nlusub.add_parser(
+        "eval", help="accuracy per language: the held-out split, or FILEs evaluated together"
+    )
+    ev.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="Rasa NLU files, evaluated together; a file <lang>.yml gives its examples' language",
+    )
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.set_defaults(func=cmd_nlu_eval)
+    answers = sub.add_parser("answers", help="policy answer files (for editors)")
+    ansub = answers.add_subparsers(dest="answers_command", required=True)
+    chk = ansub.add_parser("check", help="validate every answer file")
+    chk.add_argument("--max-age-days", type=int, default=365, help="warn when older")
+    chk.set_defaults(func=cmd_answers_check)
+    st = ansub.add_parser("status", help="topics x languages: review dates, gaps")
+    st.add_argument("--max-age-days", type=int, default=365)
+    st.set_defaults(func=cmd_answers_status)
+    show = ansub.add_parser("show", help="preview an answer as a user sees it")
+    show.add_argument("topic")
+    show.add_argument("--lang", default="en", choices=["en", "zh", "ar", "ru", "fr", "es"])
+    show.add_argument("--channel", default="wechat", choices=["telegram", "wechat", "web"])
+    show.set_defaults(func=cmd_answers_show)
+    registry = sub.add_parser("registry", help="residents, cards and visas (imported)")
+    regsub = registry.add_subparsers(dest="registry_command", required=True)
+    imp = regsub.add_parser("import", help="import a registry CSV (all or nothing)")
+    imp.add_argument("file")
+    imp.set_defaults(func=cmd_registry_import)
+    dem = regsub.add_parser("demo", help="write demo registry data as CSV")
+    dem.add_argument("--out", default="-")
+    dem.add_argument("--count", type=int, default=24)
+    dem.set_defaults(func=cmd_registry_demo)
+    reminders = sub.add_parser("reminders", help="visa and card expiry reminders")
+    remsub = reminders.add_subparsers(dest="reminders_command", required=True)
+    rr = remsub.add_parser("run", help="list (--dry-run) today's reminders")
+    rr.add_argument("--dry-run", action="store_true")
+    rr.add_argument("--date", type=iso_date, help="pretend today is this day (YYYY-MM-DD)")
+    rr.set_defaults(func=cmd_reminders_run)
+    staff = sub.add_parser("staff", help="for the service center's staff")
+    staffsub = staff.add_subparsers(dest="staff_command", required=True)
+    staffsub.add_parser("alerts", help="open alerts (lockouts, ...)").set_defaults(
+        func=cmd_staff_alerts
+    )
+    db = sub.add_parser("db", help="database commands")
+    dbsub = db.add_subparsers(dest="db_command", required=True)
+    dbsub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+
+    args = parser.parse_args(argv)
+    configure_logging(logging.INFO if args.verbose else logging.WARNING)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130  # Ctrl-C: what the user asked for, nothing to explain
+    except Exception as exc:
+        message = expected_problem(exc)
+        if message is None:
+            raise  # a bug: the traceback is what a developer needs
+        if args.verbose:
+            traceback.print_exc()
+        print(f"expatbot: {message}", file=sys.stderr, flush=True)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

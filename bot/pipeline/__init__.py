@@ -1,0 +1,1 @@
+"""The door in: the inbox, the ordered chain of handlers, and what they need."""

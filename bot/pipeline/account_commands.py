@@ -1,0 +1,93 @@
+"""Commands on one's own data, answered by the gateway without Rasa.
+
+/unlink              remove the link between this chat and the resident
+/forget, "forget me" ask, then delete the link and this chat's transcript (bot.records.accounts)
+/reminders [on|off]  expiry reminders for this chat
+
+They change the database only, so they work the same on every channel and even when
+the Rasa server is down.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from bot import texts
+from bot.answers.office import office_value
+from bot.db.models import ChatIdentity
+from bot.i18n import gettext
+from bot.messages import Button, Outbound
+from bot.records import accounts
+
+# What users write to be forgotten, in each language (compared after lower-casing and
+# dropping punctuation). A question about deleting data in general stays with Rasa.
+FORGET_PHRASES = frozenset({
+    "forget me", "delete my data", "delete my data please", "please forget me",
+    "忘记我", "删除我的数据", "删除我的信息", "انسني", "احذف بياناتي", "امسح بياناتي",
+    "забудь меня", "забудьте меня", "удалите мои данные", "удали мои данные",
+    "oublie-moi", "oubliez-moi", "supprimez mes données", "supprime mes données",
+    "olvídame", "olvidame", "borra mis datos", "borren mis datos", "eliminar mis datos",
+})  # fmt: skip
+_PUNCTUATION = re.compile(r"[\s.!?,;:。！？，،؟]+")
+ON, OFF = ("on", "1", "yes"), ("off", "0", "no")
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str  # unlink | forget | reminders
+    arg: str = ""
+
+
+def parse(text: str) -> Command | None:
+    head, _, rest = text.strip().partition(" ")
+    head = head.split("@", 1)[0].lower()
+    if head in ("/unlink", "/forget", "/reminders"):
+        return Command(head[1:], rest.strip().lower())
+    if _PUNCTUATION.sub(" ", text.casefold()).strip() in FORGET_PHRASES:
+        return Command("forget")
+    return None
+
+
+def _say(lang: str, msgid: str, buttons: tuple[Button, ...] = ()) -> Outbound:
+    text = gettext(lang, msgid, hotline=office_value("immigration_hotline"))
+    return Outbound(text=text, language=lang, buttons=buttons)
+
+
+def run(
+    session: Session, *, identity: ChatIdentity, command: Command, lang: str
+) -> tuple[list[Outbound], bool]:
+    """The replies, and whether this exchange may be stored (not after forgetting)."""
+    if command.name == "unlink":
+        was_linked = accounts.unlink(session, identity=identity)
+        return [_say(lang, texts.UNLINKED if was_linked else texts.NOT_LINKED)], True
+    if command.name == "forget":
+        if command.arg == "yes":
+            accounts.forget(session, identity=identity)
+            return [_say(lang, texts.FORGOTTEN)], False
+        if command.arg == "no":
+            return [_say(lang, texts.NOTHING_DELETED)], True
+        buttons = (
+            Button(gettext(lang, texts.FORGET_YES), "/forget yes"),
+            Button(gettext(lang, texts.FORGET_NO), "/forget no"),
+        )
+        return [_say(lang, texts.FORGET_CONFIRM, buttons)], True
+    # reminders
+    if command.arg in ON or command.arg in OFF:
+        accounts.set_reminders(session, identity=identity, enabled=command.arg in ON)
+    replies = [
+        _say(
+            lang,
+            texts.REMINDERS_ON if identity.reminders_enabled else texts.REMINDERS_OFF,
+            (
+                Button(gettext(lang, texts.TURN_REMINDERS_OFF), "/reminders off")
+                if identity.reminders_enabled
+                else Button(gettext(lang, texts.TURN_REMINDERS_ON), "/reminders on"),
+            ),
+        )
+    ]
+    if identity.reminders_enabled and identity.resident_id is None:
+        replies.append(_say(lang, texts.REMINDERS_NEED_LINK))
+    return replies, True

@@ -1,0 +1,233 @@
+"""Keyword-only data functions over the conversation tables. Callers own the session."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import String, cast, func, select, update
+from sqlalchemy.orm import Session
+
+from bot.db import insert_unless_present
+from bot.db.models import AnswerVote, ChatIdentity, Conversation, Message, utcnow
+
+# Stored instead of a message that answered an identity question (see bot.records.accounts).
+REDACTED = "[identity details, not kept]"
+# After this long without a message, the next one starts a new conversation.
+CONVERSATION_IDLE = timedelta(hours=12)
+
+
+def get_or_create_identity(
+    session: Session, *, channel: str, external_id: str, client_language: str | None = None
+) -> ChatIdentity:
+    """The chat identity, created if new: with an insert that ignores a conflict, so
+    that simultaneous first messages of one user (five browser tabs, a burst on
+    Telegram) all find one row instead of all but one failing on the unique constraint.
+    A known identity costs one SELECT, as before."""
+    query = select(ChatIdentity).where(
+        ChatIdentity.channel == channel, ChatIdentity.external_id == external_id
+    )
+    identity = session.scalar(query)
+    if identity is None:
+        values = {"channel": channel, "external_id": external_id, "public_id": str(uuid.uuid4())}
+        key = ["channel", "external_id"]
+        session.execute(insert_unless_present(session, ChatIdentity, values, conflict_on=key))
+        identity = session.scalars(query.execution_options(populate_existing=True)).one()
+    if client_language:
+        identity.client_language = client_language[:16]
+    identity.last_seen_at = utcnow()
+    session.flush()
+    return identity
+
+
+def current_conversation(session: Session, *, identity: ChatIdentity) -> Conversation:
+    conv = session.scalar(
+        select(Conversation)
+        .where(Conversation.identity_id == identity.id)
+        .order_by(Conversation.id.desc())
+        .limit(1)
+    )
+    now = utcnow()
+    if conv is not None:
+        last = conv.last_message_at
+        if last.tzinfo is None:  # SQLite returns naive datetimes
+            last = last.replace(tzinfo=now.tzinfo)
+        if now - last <= CONVERSATION_IDLE:
+            conv.last_message_at = now
+            return conv
+    conv = Conversation(identity_id=identity.id, language=identity.language)
+    session.add(conv)
+    session.flush()
+    return conv
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """The text as received, except what no database can store as text: NUL becomes "␀"
+    and a lone surrogate (valid in JSON's \\u escapes, invalid in UTF-8) becomes "\ufffd"."""
+    return _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", "\u2400"))
+
+
+def record_inbound(
+    session: Session, *, conversation: Conversation, text: str, kind: str
+) -> Message:
+    msg = Message(conversation_id=conversation.id, direction="in", text=storable(text), kind=kind)
+    session.add(msg)
+    session.flush()
+    return msg
+
+
+def record_outbound(
+    session: Session,
+    *,
+    conversation: Conversation,
+    text: str,
+    language: str,
+    reply_to: int | None,
+    buttons: Sequence[dict[str, Any]] | None = None,
+) -> Message:
+    msg = Message(
+        conversation_id=conversation.id,
+        direction="out",
+        text=text,
+        kind="text",
+        language=language,
+        status="sent",
+        buttons=list(buttons) if buttons else None,
+        reply_to_id=reply_to,
+    )
+    session.add(msg)
+    session.flush()
+    return msg
+
+
+def transcript(session: Session, *, channel: str, external_id: str) -> list[Message]:
+    """Every message of this chat identity, oldest first."""
+    return list(
+        session.scalars(
+            select(Message)
+            .join(Conversation)
+            .join(ChatIdentity)
+            .where(ChatIdentity.channel == channel, ChatIdentity.external_id == external_id)
+            .order_by(Message.id)
+        )
+    )
+
+
+def unanswered(session: Session) -> list[Message]:
+    return list(
+        session.scalars(
+            select(Message)
+            .where(Message.direction == "in", Message.status == "unanswered")
+            .order_by(Message.id)
+        )
+    )
+
+
+def record_vote(
+    session: Session, *, identity_id: int, topic: str, language: str, helpful: bool
+) -> AnswerVote:
+    vote = AnswerVote(identity_id=identity_id, topic=topic, language=language, helpful=helpful)
+    session.add(vote)
+    session.flush()
+    return vote
+
+
+def lock_identity(session: Session, *, identity_id: int) -> None:
+    """Hold this chat identity's row until the transaction ends, so that a check and the
+    write it allows (has_voted, then record_vote) are not interleaved with another
+    message of the same chat. An UPDATE rather than SELECT ... FOR UPDATE: SQLite has no
+    row locks, and its driver begins the write transaction only at the first write, so
+    the checks read outside any transaction unless a write comes first."""
+    session.execute(
+        update(ChatIdentity)
+        .where(ChatIdentity.id == identity_id)
+        .values(last_seen_at=ChatIdentity.last_seen_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def newer_answered_inbound(session: Session, *, conversation_id: int, after: int) -> bool:
+    """Whether a message of this conversation sent after message ``after`` has already
+    been handled (its language is stored with its outcome)."""
+    found = session.scalar(
+        select(Message.id)
+        .where(
+            Message.conversation_id == conversation_id,
+            Message.direction == "in",
+            Message.id > after,
+            Message.language.is_not(None),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def _like_literal(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def was_shown_button(session: Session, *, identity_id: int, payload: str) -> bool:
+    """Whether a reply to this chat identity offered a button with exactly this payload
+    (any of its conversations; a forgotten chat's messages are gone, and so is this)."""
+    # The JSON text is only a coarse filter (its escaping differs between databases);
+    # the payloads are compared exactly once decoded.
+    coarse = "%" + _like_literal(payload) + "%"
+    rows = session.scalars(
+        select(Message.buttons)
+        .join(Conversation, Message.conversation_id == Conversation.id)
+        .where(
+            Conversation.identity_id == identity_id,
+            Message.direction == "out",
+            cast(Message.buttons, String).like(coarse, escape="\\"),
+        )
+    )
+    return any(
+        isinstance(b, dict) and b.get("payload") == payload
+        for buttons in rows
+        if isinstance(buttons, list)
+        for b in buttons
+    )
+
+
+def has_voted(session: Session, *, identity_id: int, topic: str) -> bool:
+    return (
+        session.scalar(
+            select(AnswerVote.id)
+            .where(AnswerVote.identity_id == identity_id, AnswerVote.topic == topic)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def vote_counts(session: Session) -> dict[tuple[str, str], tuple[int, int]]:
+    """(topic, language) -> (helpful, not helpful)."""
+    rows = session.execute(
+        select(AnswerVote.topic, AnswerVote.language, AnswerVote.helpful, func.count()).group_by(
+            AnswerVote.topic, AnswerVote.language, AnswerVote.helpful
+        )
+    )
+    counts: dict[tuple[str, str], tuple[int, int]] = {}
+    for topic, language, helpful, n in rows:
+        up, down = counts.get((topic, language), (0, 0))
+        counts[(topic, language)] = (up + n, down) if helpful else (up, down + n)
+    return counts
+
+
+def english_fallbacks(session: Session) -> dict[tuple[str, str], int]:
+    """(topic, user's language) -> how often users got the answer in another language."""
+    rows = session.execute(
+        select(Message.intent, Message.language, func.count())
+        .where(
+            Message.answer_language.is_not(None),
+            Message.answer_language != Message.language,
+        )
+        .group_by(Message.intent, Message.language)
+    )
+    return {(str(topic), str(lang)): int(n) for topic, lang, n in rows}

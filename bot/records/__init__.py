@@ -1,0 +1,1 @@
+"""A user's own records: the registry, linking and its lockout, references for numbers."""
