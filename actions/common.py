@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Any, TypeVar
@@ -12,9 +11,10 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import db, protocol
 from bot.answers.office import office_value
 from bot.answers.store import AnswerStore
-from bot.db import make_engine, make_sessionmaker, transaction
+from bot.db import make_engine, make_sessionmaker
 from bot.i18n import DEFAULT_LANGUAGE, gettext, normalise_language
 from bot.settings import get_settings
 
@@ -25,8 +25,7 @@ T = TypeVar("T")
 
 @lru_cache(maxsize=1)
 def answer_store() -> AnswerStore:
-    locales = get_settings().locales_dir
-    return AnswerStore(locales, locales / "office.yml")
+    return AnswerStore()
 
 
 @lru_cache(maxsize=1)
@@ -37,12 +36,7 @@ def db_sessions() -> sessionmaker[Session]:
 
 async def in_transaction(fn: Callable[[Session], T]) -> T:
     """Run ``fn`` in one transaction, off the action server's event loop."""
-
-    def run() -> T:
-        with transaction(db_sessions()) as session:
-            return fn(session)
-
-    return await asyncio.to_thread(run)
+    return await db.in_transaction(db_sessions(), fn)
 
 
 def registry_key() -> bytes:
@@ -50,13 +44,17 @@ def registry_key() -> bytes:
 
 
 def hotline() -> str:
-    return office_value("immigration_hotline", get_settings().locales_dir / "office.yml")
+    return office_value("immigration_hotline")
 
 
 def user_language(tracker: Tracker) -> str:
     """The gateway's decision (message metadata) first, then the slot, then English."""
     metadata = tracker.latest_message.get("metadata") or {}
-    lang = normalise_language(metadata.get("language")) if isinstance(metadata, dict) else None
+    lang = (
+        normalise_language(metadata.get(protocol.METADATA_LANGUAGE))
+        if isinstance(metadata, dict)
+        else None
+    )
     return lang or normalise_language(tracker.get_slot(LANGUAGE_SLOT)) or DEFAULT_LANGUAGE
 
 
@@ -65,7 +63,8 @@ def ui(lang: str, msgid: str, **params: Any) -> str:
 
 
 def button(title: str, payload: str) -> dict[str, str]:
-    return {"title": title, "payload": payload}
+    """A button; a payload no channel can carry raises here, where it is built."""
+    return protocol.button(title, payload)
 
 
 def finish(
@@ -79,22 +78,20 @@ def finish(
     """Report the turn to the gateway and keep the language in its slot.
 
     The REST channel returns only what actions utter, so the intent and confidence that
-    the gateway stores with the user's message travel as one custom message, which the
-    gateway strips before delivery. ``awaiting`` tells the gateway what the question
-    just asked for, when it must treat the answer specially (bot.pipeline.assistant).
+    the gateway stores with the user's message travel as one custom message (the turn
+    report of bot.protocol), which the gateway strips before delivery. ``awaiting``
+    tells the gateway what the question just asked for, when it must treat the answer
+    specially (bot.records.references).
     """
     intent = tracker.latest_message.get("intent") or {}
-    dispatcher.utter_message(
-        json_message={
-            "turn": {
-                "intent": intent.get("name"),
-                "confidence": intent.get("confidence"),
-                "language": lang,
-                "answer_language": answer_language,
-                "awaiting": awaiting,
-            }
-        }
+    report = protocol.TurnReport(
+        intent=intent.get("name"),
+        confidence=intent.get("confidence"),
+        language=lang,
+        answer_language=answer_language,
+        awaiting=awaiting,
     )
+    dispatcher.utter_message(json_message=protocol.turn_message(report))
     if tracker.get_slot(LANGUAGE_SLOT) != lang:
         return [SlotSet(LANGUAGE_SLOT, lang)]
     return []

@@ -12,7 +12,7 @@ from rasa_sdk.types import DomainDict
 from actions import common
 from actions.common import FAQ_PREFIX, button, finish, ui, user_language
 from bot import texts
-from bot.pipeline.assistant import OFFICER_PAYLOAD, VOTE_PAYLOAD
+from bot.protocol import OFFICER_PAYLOAD, VOTE_PAYLOAD
 
 log = logging.getLogger(__name__)
 

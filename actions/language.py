@@ -11,7 +11,7 @@ from rasa_sdk.types import DomainDict
 from actions.common import button, finish, ui, user_language
 from bot import texts
 from bot.i18n import SUPPORTED_LANGUAGES, language_name
-from bot.pipeline.assistant import LANGUAGE_PAYLOAD
+from bot.protocol import LANGUAGE_PAYLOAD
 
 
 class ActionChangeLanguage(Action):

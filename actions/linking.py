@@ -39,7 +39,7 @@ from actions.link_start import (
     reset_form_slots,
 )
 from actions.records import answer_lookup
-from bot import texts
+from bot import protocol, texts
 from bot.records import accounts, references
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class ValidateLinkForm(FormValidationAction):
         if tracker.slots_to_validate():
             # The user's message answered an identity question: tell the gateway not to
             # keep its text (bot.pipeline.assistant stores a placeholder instead).
-            dispatcher.utter_message(json_message={"redact": True})
+            dispatcher.utter_message(json_message=protocol.redact_message())
         return list(await super().run(dispatcher, tracker, domain))
 
     async def required_slots(
@@ -178,15 +178,15 @@ class _AskSlot:
 
 
 class ActionAskLinkCard(_AskSlot, Action):
-    slot, msgid, awaiting = CARD, texts.ASK_CARD, "card_number"
+    slot, msgid, awaiting = CARD, texts.ASK_CARD, protocol.AWAITING_CARD
 
 
 class ActionAskLinkDob(_AskSlot, Action):
-    slot, msgid, awaiting = DOB, texts.ASK_DATE_OF_BIRTH, "date_of_birth"
+    slot, msgid, awaiting = DOB, texts.ASK_DATE_OF_BIRTH, protocol.AWAITING_BIRTH
 
 
 class ActionAskLinkPassport(_AskSlot, Action):
-    slot, msgid, awaiting = PASSPORT, texts.ASK_PASSPORT_LAST4, "passport_last4"
+    slot, msgid, awaiting = PASSPORT, texts.ASK_PASSPORT_LAST4, protocol.AWAITING_PASSPORT
 
 
 # What a chat is told when no comparison was made: the lockout is never a hint that the

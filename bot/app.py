@@ -1,32 +1,45 @@
-"""The gateway process: one ASGI app holding the web chat, the Telegram bot and health.
+"""The composition root: settings -> database, Rasa client, pipeline, channels, outbox, jobs.
 
-python-telegram-bot runs inside the app's lifespan (polling in development), as in its
-custom-webhook example, so that every channel shares one Assistant, one database engine
-and one HTTP client to Rasa.
+Everything the gateway, the worker and the terminal chat run is built here and only here
+(``build_runtime``), so that they are the same parts wired the same way:
+
+- the gateway (``create_app``): one ASGI app with the web chat, Telegram (polling, or its
+  webhook route), health; in the background the outbox's dispatcher, the web chat's
+  mailbox and, unless a worker runs them (EXPATBOT_GATEWAY_JOBS=false), the jobs;
+- the worker (``run_worker``): the dispatcher and the jobs, without serving anything;
+- the terminal chat (``build_assistant``): the pipeline alone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+import signal
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.answers.store import AnswerStore
+from bot.channels.telegram import ALLOWED_UPDATES, TelegramChannel, build_channel, set_commands
 from bot.channels.web_security import SECURITY_MIDDLEWARE
 from bot.channels.webchat import WebChat
 from bot.channels.webchat_assets import asset_routes
 from bot.db import make_engine, make_sessionmaker
+from bot.delivery.channel import PushChannel
+from bot.delivery.dispatcher import Dispatcher
+from bot.delivery.mailbox import Mailbox
+from bot.jobs.catalogue import default_jobs
+from bot.jobs.scheduler import Scheduler
 from bot.nlu.rasa_runtime import domain_intents
-from bot.pipeline.assistant import Assistant
+from bot.pipeline.assistant import Assistant, InboxTiming
 from bot.pipeline.rasa_client import RasaClient
 from bot.settings import Settings, get_settings
 
@@ -35,16 +48,77 @@ log = logging.getLogger(__name__)
 # milliseconds or are down). Well below the supervisor's own timeout for /healthz, so
 # that a hung dependency makes the gateway say "degraded", not look hung itself.
 HEALTH_TIMEOUT_S = 1.0
+# Channels whose clients collect their messages from the outbox (bot.delivery.mailbox).
+COLLECTING_CHANNELS = ("webchat", "terminal")
 
 
 @dataclass
-class Gateway:
+class Kicks:
+    """Who to wake when a turn put something in the outbox (wired after both exist)."""
+
+    targets: list[Callable[[], None]] = field(default_factory=list)
+
+    def __call__(self) -> None:
+        for kick in self.targets:
+            kick()
+
+
+@dataclass
+class Runtime:
     settings: Settings
-    assistant: Assistant
+    engine: Engine
+    sessions: sessionmaker[Session]
     rasa: RasaClient
+    assistant: Assistant
+    kicks: Kicks
+    mailbox: Mailbox
+    dispatcher: Dispatcher
+    scheduler: Scheduler
+    telegram: TelegramChannel | None = None
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self, *, serve: bool, jobs: bool) -> None:
+        """Start Telegram (its updater too when ``serve`` and polling), and the
+        background loops: the dispatcher, the mailbox (``serve``), the jobs (``jobs``)."""
+        if self.telegram is not None:
+            app = self.telegram.application
+            await app.initialize()
+            if serve:
+                await set_commands(app.bot)
+            await app.start()
+            if serve and app.updater is not None:
+                await app.updater.start_polling(
+                    allowed_updates=list(ALLOWED_UPDATES), drop_pending_updates=False
+                )
+                log.info("Telegram bot @%s is polling", app.bot.username)
+        loops = [self.dispatcher.run(self._stop)]
+        if serve:
+            loops.append(self.mailbox.run(self._stop))
+        if jobs:
+            loops.append(self.scheduler.run(self._stop))
+        self._tasks = [asyncio.create_task(loop) for loop in loops]
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self.telegram is not None:
+            app = self.telegram.application
+            if app.updater is not None and app.updater.running:
+                await app.updater.stop()
+            await self.telegram.drain_tasks()
+            if app.running:
+                await app.stop()
+            await app.shutdown()
+        for task in self._tasks:
+            with suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=10)
+        await self.rasa.aclose()
+        self.engine.dispose()
 
 
-def build_assistant(settings: Settings) -> tuple[Assistant, RasaClient]:
+def build_assistant(
+    settings: Settings, *, on_outbox: Callable[[], None] | None = None
+) -> tuple[Assistant, RasaClient, Engine]:
     engine = make_engine(settings.database_url)
     rasa = RasaClient(
         settings.rasa_url, token=settings.rasa_token, timeout_s=settings.rasa_timeout_s
@@ -54,16 +128,67 @@ def build_assistant(settings: Settings) -> tuple[Assistant, RasaClient]:
         rasa=rasa,
         intents=domain_intents(),
         max_message_chars=settings.max_message_chars,
-        answers=AnswerStore(settings.locales_dir, settings.locales_dir / "office.yml"),
+        answers=AnswerStore(settings.locales_dir),
         registry_key=settings.registry_hash_key.encode(),
+        timing=InboxTiming.for_rasa_timeout(
+            settings.rasa_timeout_s, max_age_s=settings.inbox_max_age_s
+        ),
+        on_outbox=on_outbox,
     )
-    return assistant, rasa
+    return assistant, rasa, engine
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    kicks = Kicks()
+    assistant, rasa, engine = build_assistant(settings, on_outbox=kicks)
+    sessions = assistant.sessions
+    telegram = None
+    push: dict[str, PushChannel] = {}
+    if settings.telegram_bot_token:
+        telegram = build_channel(
+            assistant,
+            token=settings.telegram_bot_token,
+            base_url=settings.telegram_base_url,
+            polling=not settings.telegram_webhook_secret,
+        )
+        push[telegram.name] = telegram
+    mailbox = Mailbox(sessions, COLLECTING_CHANNELS)
+    dispatcher = Dispatcher(sessions, push)
+    kicks.targets += [dispatcher.kick, mailbox.kick]
+    scheduler = Scheduler(
+        sessions,
+        default_jobs(
+            settings=settings,
+            sessions=sessions,
+            assistant=assistant,
+            kick=kicks,
+            staff_channel=telegram.name if telegram else None,
+            collecting_channels=COLLECTING_CHANNELS,
+        ),
+    )
+    return Runtime(
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        rasa=rasa,
+        assistant=assistant,
+        kicks=kicks,
+        mailbox=mailbox,
+        dispatcher=dispatcher,
+        scheduler=scheduler,
+        telegram=telegram,
+    )
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
-    assistant, rasa = build_assistant(settings)
-    webchat = WebChat(assistant, secure_cookies=settings.environment == "production")
+    runtime = build_runtime(settings)
+    assistant, rasa = runtime.assistant, runtime.rasa
+    webchat = WebChat(
+        assistant,
+        mailbox=runtime.mailbox,
+        secure_cookies=settings.environment == "production",
+    )
 
     def ping_database() -> None:
         with assistant.sessions() as session:
@@ -99,41 +224,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        telegram = None
-        if settings.telegram_bot_token:
-            from bot.channels.telegram import (
-                build_application,
-                schedule_reminders,
-                schedule_staff_alerts,
-                set_commands,
-            )
-
-            telegram = build_application(
-                settings.telegram_bot_token, assistant, base_url=settings.telegram_base_url
-            )
-            schedule_reminders(telegram, assistant.sessions)
-            if settings.staff_telegram_chat_id:
-                schedule_staff_alerts(
-                    telegram, assistant.sessions, chat_id=settings.staff_telegram_chat_id
-                )
-            await telegram.initialize()
-            await set_commands(telegram)
-            await telegram.start()
-            assert telegram.updater is not None
-            await telegram.updater.start_polling(drop_pending_updates=False)
-            log.info("Telegram bot @%s is polling", telegram.bot.username)
+        await runtime.start(serve=True, jobs=settings.gateway_runs_jobs)
         try:
             yield
         finally:
-            if telegram is not None:
-                assert telegram.updater is not None
-                await telegram.updater.stop()
-                await telegram.stop()
-                await telegram.shutdown()
-            await rasa.aclose()
+            await runtime.stop()
 
-    return Starlette(
-        routes=[Route("/healthz", healthz), *webchat.routes(), *asset_routes()],
-        middleware=SECURITY_MIDDLEWARE,
-        lifespan=lifespan,
-    )
+    routes = [Route("/healthz", healthz), *webchat.routes(), *asset_routes()]
+    if runtime.telegram is not None and settings.telegram_webhook_secret:
+        routes.append(runtime.telegram.webhook_route(settings.telegram_webhook_secret))
+    app = Starlette(routes=routes, middleware=SECURITY_MIDDLEWARE, lifespan=lifespan)
+    app.state.runtime = runtime
+    return app
+
+
+async def run_worker(settings: Settings, *, stop: asyncio.Event | None = None) -> int:
+    """The jobs and the outbox, in a process of their own (`expatbot worker`)."""
+    runtime = build_runtime(settings)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await runtime.start(serve=False, jobs=True)
+    log.info("worker: jobs %s", ", ".join(j.name for j in runtime.scheduler.jobs))
+    try:
+        await stop.wait()
+    finally:
+        await runtime.stop()
+    return 0

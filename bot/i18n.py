@@ -17,12 +17,11 @@ from babel.dates import format_timedelta
 from babel.support import Translations
 
 from bot import texts
-from bot.settings import PROJECT_ROOT
+from bot.settings import get_settings
 
 SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "zh", "ar", "ru", "fr", "es")
 DEFAULT_LANGUAGE = "en"
 RTL_LANGUAGES = frozenset({"ar"})
-LOCALES_DIR = PROJECT_ROOT / "locales"
 
 
 def normalise_language(code: str | None) -> str | None:
@@ -33,8 +32,8 @@ def normalise_language(code: str | None) -> str | None:
     return base if base in SUPPORTED_LANGUAGES else None
 
 
-@lru_cache(maxsize=16)
-def translations(lang: str, locales_dir: Path = LOCALES_DIR) -> _gettext.NullTranslations:
+@lru_cache(maxsize=32)
+def translations(lang: str, locales_dir: Path) -> _gettext.NullTranslations:
     # Translations.load falls back to NullTranslations (the English msgid) when a
     # catalog is missing; tests check that every catalog is complete and compiled.
     return Translations.load(str(locales_dir), [lang], domain="messages")
@@ -42,7 +41,8 @@ def translations(lang: str, locales_dir: Path = LOCALES_DIR) -> _gettext.NullTra
 
 def gettext(lang: str | None, msgid: str, /, **params: Any) -> str:
     """Translate ``msgid`` into ``lang`` and fill its ``%(name)s`` parameters."""
-    text = translations(normalise_language(lang) or DEFAULT_LANGUAGE).gettext(msgid)
+    locales = get_settings().locales_dir
+    text = translations(normalise_language(lang) or DEFAULT_LANGUAGE, locales).gettext(msgid)
     return text % params if params else text
 
 

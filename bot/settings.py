@@ -7,6 +7,7 @@ development a missing or placeholder secret stops the process at start-up.
 
 from __future__ import annotations
 
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
@@ -18,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "token", "xxx"}
 DEV_REGISTRY_KEY = "development-only-registry-key"
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 class Settings(BaseSettings):
@@ -53,8 +55,22 @@ class Settings(BaseSettings):
         default="https://api.telegram.org/bot", alias="TELEGRAM_BASE_URL"
     )
 
+    # Set: Telegram posts updates to the gateway's /telegram/webhook with this secret in
+    # X-Telegram-Bot-Api-Secret-Token (`expatbot telegram set-webhook URL` registers it).
+    # Empty: the gateway polls (development).
+    telegram_webhook_secret: str = Field(default="", alias="TELEGRAM_WEBHOOK_SECRET")
+
     # A Telegram chat (e.g. the service center's staff group) that gets staff alerts.
     staff_telegram_chat_id: str = Field(default="", alias="STAFF_TELEGRAM_CHAT_ID")
+    # The language of what staff read (alerts; later the console's default).
+    staff_language: str = Field(default="zh", alias="STAFF_LANGUAGE")
+
+    # Whether the gateway runs the scheduled jobs (reminders, alerts, the sweeper) too:
+    # off when `expatbot worker` runs them; on both is safe (each job runs once anyway).
+    gateway_runs_jobs: bool = Field(default=True, alias="EXPATBOT_GATEWAY_JOBS")
+    # A message that waited longer than this (seconds) for its turn, after a breakdown,
+    # gets an apology instead of an answer.
+    inbox_max_age_s: float = Field(default=900.0, alias="INBOX_MAX_AGE")
 
     max_message_chars: int = Field(default=2000, alias="MAX_MESSAGE_CHARS")
     # Key of the hashes under which card and passport numbers are stored (bot.records.registry).
@@ -66,11 +82,17 @@ class Settings(BaseSettings):
     def _defaults_and_secrets(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.var_dir / 'expatbot.db'}"
+        secret = self.telegram_webhook_secret
+        if secret and not _WEBHOOK_SECRET.match(secret):
+            # Telegram's own rule for secret_token.
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET: 1-256 characters of A-Z, a-z, 0-9, _ and -")
         if self.environment == "production":
             if self.rasa_token.strip().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError("RASA_TOKEN must be set to a real secret in production")
             if self.action_server_token.strip().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError("ACTION_SERVER_TOKEN must be set to a real secret in production")
+            if secret and (secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 16):
+                raise ValueError("TELEGRAM_WEBHOOK_SECRET must be a real secret (16+ characters)")
             key = self.registry_hash_key.strip()
             if key.lower() in PLACEHOLDER_SECRETS | {DEV_REGISTRY_KEY} or len(key) < 16:
                 raise ValueError("REGISTRY_HASH_KEY must be a real secret (16+ characters)")

@@ -45,6 +45,17 @@ NOT_SAVED = N_(
     "Sorry, something went wrong and your message could not be saved. Please send it again in "
     "a few minutes. For urgent help, call the immigration hotline %(hotline)s."
 )
+# A request that waited too long for its reply (the web chat): the reply comes later.
+STILL_WORKING = N_(
+    "Your message has been saved. The answer is taking longer than usual; it will appear "
+    "here as soon as it is ready."
+)
+# A message left unanswered by a breakdown, found again after too long to answer it.
+LATE_APOLOGY = N_(
+    "Sorry, because of a technical problem your message could not be answered in time. "
+    "Please send it again if you still need an answer. For urgent help, call the "
+    "immigration hotline %(hotline)s."
+)
 EMPTY_MESSAGE = N_("Your message is empty. Please write your question in words.")
 TOO_LONG = N_(
     "Your message is very long. I have read the first %(limit)s characters; please send one "
@@ -220,3 +231,18 @@ REMINDERS_OFF = N_("Reminders are off. Send /reminders on to turn them on again.
 REMINDERS_NEED_LINK = N_("Reminders need your record: send /link first.")
 TURN_REMINDERS_ON = N_("Turn reminders on")
 TURN_REMINDERS_OFF = N_("Turn reminders off")
+
+# Staff-facing: alerts sent to the staff's chat (bot.records.alerts, bot.jobs.alerts), in
+# the staff's language (STAFF_LANGUAGE).
+ALERT_CARD_LOCKOUT = N_(
+    "%(failures)s failed attempts at one card (reference %(ref)s) from %(chats)s chats in "
+    "%(hours)s hours; the card is locked against new links"
+)
+ALERT_LINK_LOCKOUT = N_(
+    "%(failures)s failed attempts to link %(channel)s chat %(chat)s in %(hours)s hours; locked"
+)
+ALERT_LINK_PAUSED = N_(
+    "%(failures)s failed attempts to link in the last hour, from any chats; linking is paused "
+    "for everyone until the count falls"
+)
+STAFF_ALERT = N_("Staff alert #%(id)s (%(kind)s): %(details)s. List open alerts with: %(command)s")

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import socket
+import uuid
 from typing import TYPE_CHECKING
 
 import httpx
 
 if TYPE_CHECKING:
     from bot.pipeline.assistant import Assistant
+
+
+def new_id() -> str:
+    """A channel message id no other message has (what a channel gives each message)."""
+    return uuid.uuid4().hex
 
 
 def free_port() -> int:

@@ -9,16 +9,22 @@ from typing import Any
 
 import yaml
 
-from bot.settings import PROJECT_ROOT
+from bot.settings import get_settings
 
 log = logging.getLogger(__name__)
-OFFICE_FILE = PROJECT_ROOT / "locales" / "office.yml"
+
+
+def office_file() -> Path:
+    """locales/office.yml, under the locales of the settings (EXPATBOT_LOCALES)."""
+    return get_settings().locales_dir / "office.yml"
+
 
 _cache: dict[Path, tuple[float, dict[str, str | None]]] = {}
 
 
-def load_office(path: Path = OFFICE_FILE) -> dict[str, str | None]:
+def load_office(path: Path | None = None) -> dict[str, str | None]:
     """The office facts, re-read when the file changes; the last good version on error."""
+    path = path or office_file()
     try:
         mtime = os.stat(path).st_mtime
     except OSError:
@@ -39,5 +45,5 @@ def load_office(path: Path = OFFICE_FILE) -> dict[str, str | None]:
     return facts
 
 
-def office_value(name: str, path: Path = OFFICE_FILE) -> str:
+def office_value(name: str, path: Path | None = None) -> str:
     return load_office(path).get(name) or ""

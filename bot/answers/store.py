@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.answers.check import MISSING_TOPIC, check_text, faq_topics, fill_placeholders
-from bot.answers.office import OFFICE_FILE, load_office
+from bot.answers.office import load_office
 from bot.i18n import DEFAULT_LANGUAGE
-from bot.settings import PROJECT_ROOT
+from bot.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +50,11 @@ def parse_answer_file(
 
 
 class AnswerStore:
-    def __init__(
-        self, locales_dir: Path = PROJECT_ROOT / "locales", office_file: Path = OFFICE_FILE
-    ):
-        self._dir = locales_dir
-        self._office_file = office_file
+    def __init__(self, locales_dir: Path | None = None, office_file: Path | None = None):
+        # Both from the settings (EXPATBOT_LOCALES) unless named: one setting moves every
+        # reader of locales/ at once.
+        self._dir = locales_dir or get_settings().locales_dir
+        self._office_file = office_file or self._dir / "office.yml"
         self._cache: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
 
     def path(self, lang: str) -> Path:

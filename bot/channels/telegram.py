@@ -1,55 +1,95 @@
-"""Telegram adapter: python-telegram-bot 22, polling in development.
+"""Telegram: python-telegram-bot 22, polling in development, a webhook in production.
 
-Commands (/start, /help, /language) and inline-keyboard buttons take the same core path
-as typed text. Replies use Telegram's HTML parse mode with every character escaped
-(bot.answers.render), and a typing indicator shows while the assistant thinks.
+Every update becomes an :class:`Inbound` whose message id is the update's ``update_id``;
+it is stored (bot.pipeline.Assistant.accept) before Telegram gets its acknowledgement, and
+answered afterwards: every reply, like every reminder or alert, leaves through the outbox
+and this channel's ``deliver``.
+
+- **Polling** (no ``TELEGRAM_WEBHOOK_SECRET``): python-telegram-bot's updater fetches the
+  updates and hands each to ``on_update`` (a TypeHandler, so that tests can feed updates
+  offline with ``Application.process_update``).
+- **Webhook** (``TELEGRAM_WEBHOOK_SECRET`` set): the gateway's own ASGI app serves
+  ``POST /telegram/webhook``, as in python-telegram-bot's custom-webhook example (the
+  application is built with ``updater(None)``). A request without the secret header, or
+  with another value, gets 403 and nothing is read or stored; a stored update gets 200.
+  ``expatbot telegram set-webhook URL`` registers the address once, at deploy time.
+
+Only private chats are served: a user's own records must never be shown in a group.
+Replies use Telegram's HTML parse mode with every character escaped (bot.answers.render).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import hmac
+import json
 import logging
+from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 from telegram import (
+    Bot,
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    LinkPreviewOptions,
     Update,
 )
-from telegram.constants import ChatAction, ParseMode
-from telegram.error import Forbidden, TelegramError
-from telegram.ext import (
-    Application,
-    CallbackQueryHandler,
-    CommandHandler,
-    ContextTypes,
-    MessageHandler,
-    filters,
-)
+from telegram.constants import ChatAction, ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot import texts
 from bot.answers.render import to_html
-from bot.db.models import ChatIdentity
+from bot.channels.http_body import read_body
+from bot.delivery.channel import Blocked, Delivered, DeliveryResult, Failed, Rate, RetryLater
+from bot.delivery.outbox import Item
 from bot.i18n import SUPPORTED_LANGUAGES, gettext
-from bot.jobs.alerts import forward_alerts
-from bot.jobs.reminders import Blocked, run_reminders
-from bot.messages import Button, Inbound, Kind, Outbound
+from bot.messages import Inbound, Kind
 from bot.pipeline.assistant import Assistant
+from bot.pipeline.inbox import Receipt
+from bot.protocol import BUTTON_PAYLOAD_MAX_BYTES, BUTTON_TITLE_MAX_CHARS
 
 log = logging.getLogger(__name__)
-CALLBACK_DATA_LIMIT = 64  # bytes, Telegram's limit for inline button data
+
+CHANNEL = "telegram"
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# Only what the assistant handles; set explicitly for polling and for the webhook.
+ALLOWED_UPDATES = ("message", "callback_query")
+# Telegram: about 30 messages a second per bot, and about one a second per chat, short
+# bursts allowed (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this).
+PER_BOT = Rate("telegram:bot", per_second=30, burst=1)
+PER_CHAT_PER_SECOND, PER_CHAT_BURST = 1.0, 3
+# A Telegram update is a few kilobytes; anything far bigger is not one.
+MAX_UPDATE_BYTES = 1024 * 1024
+TEXT_LIMIT = 4096  # characters of one message, after entities are parsed
+
+# Every command goes to the pipeline, which maps it to an intent or handles it.
+COMMANDS = ["start", "help", "menu", "language", "link", "unlink", "reminders", "forget", "cancel"]
 
 
-def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:
-    usable = [b for b in buttons if len(b.payload.encode()) <= CALLBACK_DATA_LIMIT]
+def keyboard(buttons: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup | None:
+    usable = []
+    for title, payload in buttons:
+        if not payload or len(payload.encode()) > BUTTON_PAYLOAD_MAX_BYTES:
+            # bot.protocol refuses such a button where it is built; one that got here
+            # anyway is left out of the keyboard, loudly.
+            log.error("button left out: payload of %d bytes", len(payload.encode()))
+            continue
+        usable.append((title, payload))
     if not usable:
         return None
     # Short labels two to a row, long ones alone, so that labels stay readable on phones.
     rows: list[list[InlineKeyboardButton]] = []
-    for b in usable:
-        btn = InlineKeyboardButton(b.title[:64], callback_data=b.payload)
-        if rows and len(rows[-1]) == 1 and len(b.title) <= 18 and len(rows[-1][0].text) <= 18:
+    for title, payload in usable:
+        btn = InlineKeyboardButton(title[:BUTTON_TITLE_MAX_CHARS], callback_data=payload)
+        if rows and len(rows[-1]) == 1 and len(title) <= 18 and len(rows[-1][0].text) <= 18:
             rows[-1].append(btn)
         else:
             rows.append([btn])
@@ -75,74 +115,149 @@ def _kind(update: Update) -> Kind:
     return "text" if msg.text is not None else "other"
 
 
-# Every command goes to the core, which maps it to an intent or handles it (bot.pipeline.assistant).
-COMMANDS = ["start", "help", "menu", "language", "link", "unlink", "reminders", "forget", "cancel"]
-
-
-class TelegramChannel:
-    name = "telegram"
-
-    def __init__(self, assistant: Assistant) -> None:
-        self.assistant = assistant
-
-    def register(self, app: Application) -> None:  # type: ignore[type-arg]
-        app.add_handler(CommandHandler(COMMANDS, self.on_message))
-        app.add_handler(CallbackQueryHandler(self.on_button))
-        app.add_handler(MessageHandler(filters.ALL & ~filters.StatusUpdate.ALL, self.on_message))
-        app.add_error_handler(self.on_error)
-
-    async def on_message(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        msg, user, chat = update.effective_message, update.effective_user, update.effective_chat
-        if msg is None or user is None or chat is None:
-            return
-        await self._typing(context, chat.id)
-        inbound = Inbound(
-            channel=self.name,
+def to_inbound(update: Update) -> Inbound | None:
+    """The update as a platform-neutral message, or None when it is none of ours (a
+    group chat, an edited message, a channel post)."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or chat.type != ChatType.PRIVATE:
+        return None
+    message_id = str(update.update_id)
+    if update.callback_query is not None:
+        return Inbound(
+            channel=CHANNEL,
             external_id=str(user.id),
-            text=msg.text or msg.caption or "",
-            kind=_kind(update),
-            client_language=user.language_code,
-        )
-        await self.deliver_to_chat(context, chat.id, await self.assistant.handle(inbound))
-
-    async def on_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        query, user, chat = update.callback_query, update.effective_user, update.effective_chat
-        if query is None or user is None or chat is None:
-            return
-        await query.answer()  # stops the button's loading spinner
-        await self._typing(context, chat.id)
-        inbound = Inbound(
-            channel=self.name,
-            external_id=str(user.id),
-            text=query.data or "",
+            message_id=message_id,
+            text=update.callback_query.data or "",
             kind="button",
             client_language=user.language_code,
         )
-        await self.deliver_to_chat(context, chat.id, await self.assistant.handle(inbound))
+    msg = update.message
+    if msg is None:
+        return None
+    return Inbound(
+        channel=CHANNEL,
+        external_id=str(user.id),
+        message_id=message_id,
+        text=msg.text or msg.caption or "",
+        kind=_kind(update),
+        client_language=user.language_code,
+    )
 
-    async def _typing(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
+
+class TelegramChannel:
+    name = CHANNEL
+
+    def __init__(self, assistant: Assistant, application: Application) -> None:  # type: ignore[type-arg]
+        self.assistant = assistant
+        self.application = application
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def bot(self) -> Bot:
+        bot: Bot = self.application.bot
+        return bot
+
+    # In ------------------------------------------------------------------------------
+
+    async def on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        """An update from polling (or ``process_update``): stored, then answered."""
+        inbound = to_inbound(update)
+        if inbound is None:
+            return
+        # Stored here, in the order of the updates; answered in the background, so that
+        # one chat's slow turn does not hold up the others.
+        receipt = await self.assistant.accept(inbound)
+        self._background(self._answer(update, receipt))
+
+    async def _answer(self, update: Update, receipt: Receipt) -> None:
+        if update.callback_query is not None:
+            try:
+                await update.callback_query.answer()  # stops the button's loading spinner
+            except TelegramError:
+                log.debug("callback query not answered", exc_info=True)
+        if not receipt.duplicate and update.effective_chat is not None:
+            try:
+                await self.bot.send_chat_action(update.effective_chat.id, ChatAction.TYPING)
+            except TelegramError:
+                log.debug("typing indicator failed", exc_info=True)
+        await self.assistant.answer_later(receipt)
+
+    def webhook_route(self, secret: str) -> Route:
+        async def webhook(request: Request) -> Response:
+            given = request.headers.get(SECRET_HEADER, "")
+            if not hmac.compare_digest(given.encode(), secret.encode()):
+                return JSONResponse({"error": "forbidden"}, status_code=403)
+            raw = await read_body(request, limit=MAX_UPDATE_BYTES)
+            if raw is None:
+                return JSONResponse({"error": "update too large"}, status_code=413)
+            try:
+                data = json.loads(raw)
+                update = Update.de_json(data, self.bot)
+            except (ValueError, TypeError, KeyError, RecursionError, TelegramError):
+                return JSONResponse({"error": "not a Telegram update"}, status_code=400)
+            if not isinstance(data, dict) or update is None:
+                return JSONResponse({"error": "not a Telegram update"}, status_code=400)
+            inbound = to_inbound(update)
+            if inbound is None:
+                return Response(status_code=200)  # not for us; Telegram must not resend it
+            try:
+                receipt = await self.assistant.accept(inbound)
+            except SQLAlchemyError:
+                log.exception("Telegram update %s not stored", update.update_id)
+                # Not stored, so not acknowledged: Telegram delivers it again.
+                return JSONResponse({"error": "not stored"}, status_code=503)
+            self._background(self._answer(update, receipt))
+            return Response(status_code=200)
+
+        return Route(WEBHOOK_PATH, webhook, methods=["POST"])
+
+    def _background(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("answering a Telegram update failed", exc_info=task.exception())
+
+    async def drain_tasks(self, timeout: float = 10.0) -> None:
+        """Wait for the updates being answered (at shutdown, and in tests); what does
+        not finish in time is answered by the sweeper after a restart."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=timeout)
+
+    # Out -----------------------------------------------------------------------------
+
+    def rates(self, item: Item) -> Sequence[Rate]:
+        return (
+            PER_BOT,
+            Rate(f"telegram:chat:{item.recipient}", PER_CHAT_PER_SECOND, PER_CHAT_BURST),
+        )
+
+    async def deliver(self, item: Item) -> DeliveryResult:
         try:
-            await context.bot.send_chat_action(chat_id, ChatAction.TYPING)
-        except TelegramError:
-            log.debug("typing indicator failed", exc_info=True)
-
-    async def deliver_to_chat(
-        self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, replies: list[Outbound]
-    ) -> None:
-        for reply in replies:
-            await context.bot.send_message(
-                chat_id,
-                to_html(reply.text),
+            await self.bot.send_message(
+                int(item.recipient),
+                to_html(item.text),
                 parse_mode=ParseMode.HTML,
-                reply_markup=keyboard(reply.buttons),
-                disable_web_page_preview=True,
+                reply_markup=keyboard(item.buttons),
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
+        except RetryAfter as exc:
+            wait = exc.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, dt.timedelta) else float(wait)
+            return RetryLater(reason=f"Telegram flood control ({seconds:g}s)", after_s=seconds)
+        except Forbidden as exc:  # the user blocked the bot, or deleted their account
+            return Blocked(reason=f"Telegram: {exc.message}")
+        except BadRequest as exc:  # chat not found, message refused: sending again is no use
+            return Failed(reason=f"Telegram: {exc.message}")
+        except TelegramError as exc:  # network errors, timeouts, Telegram's own 5xx
+            return RetryLater(reason=f"Telegram: {exc.__class__.__name__}: {exc.message}")
+        return Delivered()
 
-    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        log.error("telegram handler failed", exc_info=context.error)
 
-
-async def set_commands(app: Application) -> None:  # type: ignore[type-arg]
+async def set_commands(bot: Bot) -> None:
     """The command menu, in every supported language (Telegram picks by the user's client)."""
     for lang in SUPPORTED_LANGUAGES:
         commands = [
@@ -154,64 +269,27 @@ async def set_commands(app: Application) -> None:  # type: ignore[type-arg]
             BotCommand("unlink", gettext(lang, texts.COMMAND_UNLINK)),
             BotCommand("forget", gettext(lang, texts.COMMAND_FORGET)),
         ]
-        await app.bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
+        await bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
 
 
-def build_application(token: str, assistant: Assistant, *, base_url: str) -> Application:  # type: ignore[type-arg]
-    app = Application.builder().token(token).base_url(base_url).build()
-    TelegramChannel(assistant).register(app)
-    return app
+def build_application(token: str, *, base_url: str, polling: bool) -> Application:  # type: ignore[type-arg]
+    """python-telegram-bot's application: with its updater for polling, without one
+    (``updater(None)``) when updates arrive at the gateway's webhook route."""
+    builder = Application.builder().token(token).base_url(base_url)
+    if not polling:
+        builder = builder.updater(None)
+    return builder.build()
 
 
-REMINDER_TIME = dt.time(9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))  # 09:00 in Yiwu
+def build_channel(
+    assistant: Assistant, *, token: str, base_url: str, polling: bool
+) -> TelegramChannel:
+    app = build_application(token, base_url=base_url, polling=polling)
+    channel = TelegramChannel(assistant, app)
+    app.add_handler(TypeHandler(Update, channel.on_update))
+    app.add_error_handler(_on_error)
+    return channel
 
 
-def schedule_reminders(app: Application, sessions: sessionmaker[Session]) -> None:  # type: ignore[type-arg]
-    """The daily reminder job (python-telegram-bot's JobQueue), at 09:00 China time."""
-    if app.job_queue is None:  # pragma: no cover - the job-queue extra is a dependency
-        log.error("no JobQueue: reminders are not scheduled")
-        return
-
-    async def send(chat: ChatIdentity, text: str) -> None:
-        if chat.channel != "telegram":
-            return
-        try:
-            await app.bot.send_message(
-                int(chat.external_id), to_html(text), parse_mode=ParseMode.HTML
-            )
-        except Forbidden as exc:  # the user blocked the bot
-            raise Blocked from exc
-
-    async def job(context: ContextTypes.DEFAULT_TYPE) -> None:
-        summary = await run_reminders(sessions, today=dt.date.today(), send=send)
-        log.info(
-            "reminders: %s due, %s sent, %s blocked", summary.due, summary.sent, summary.blocked
-        )
-
-    app.job_queue.run_daily(job, time=REMINDER_TIME, name="reminders")
-
-
-ALERT_INTERVAL_S = 60.0
-
-
-def schedule_staff_alerts(
-    app: Application,  # type: ignore[type-arg]
-    sessions: sessionmaker[Session],
-    *,
-    chat_id: str,
-    first_s: float = 5.0,
-) -> None:
-    """Forward new staff alerts (lockouts) to the staff's Telegram chat every minute."""
-    if app.job_queue is None:  # pragma: no cover - the job-queue extra is a dependency
-        log.error("no JobQueue: staff alerts are not forwarded")
-        return
-
-    async def send(text: str) -> None:
-        await app.bot.send_message(chat_id, text)
-
-    async def job(context: ContextTypes.DEFAULT_TYPE) -> None:
-        sent = await forward_alerts(sessions, send=send)
-        if sent:
-            log.info("staff alerts: %s sent to the staff chat", sent)
-
-    app.job_queue.run_repeating(job, interval=ALERT_INTERVAL_S, first=first_s, name="alerts")
+async def _on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    log.error("telegram handler failed", exc_info=context.error)

@@ -1,22 +1,36 @@
-"""The local web chat: a page and a small JSON API, served by the gateway.
+"""The local web chat: a page, a small JSON API and an event stream, served by the gateway.
 
 A browser gets an opaque session cookie on its first message, issued by the server
-(bot.channels.webchat_sessions); that session is the chat identity. The page shows the
-user's own text with textContent and the assistant's replies as the server-rendered,
-escaped HTML of bot.answers.render.
+(bot.channels.webchat_sessions); that session is the chat identity. Each message carries
+an id the page makes (``"id"``): a message sent again after a network error is stored
+and answered once, and the second request gets the same replies.
+
+The direct reply comes back in the response. Everything else for the chat (reminders,
+a reply that took longer than the request waited, later: staff replies) is in the
+outbox, and the open page collects it from ``GET /api/webchat/events``, a stream of
+Server-Sent Events whose ids are the outbox's row ids: after a reconnect (the browser
+sends Last-Event-ID) or a reload (the page sends ``?after=``) it gets what it missed.
+
+The page shows the user's own text with textContent and the assistant's replies as the
+server-rendered, escaped HTML of bot.answers.render.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import json
-from collections.abc import Callable
+import re
+import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -24,35 +38,54 @@ from starlette.routing import Route
 from bot import texts
 from bot.answers.render import to_html
 from bot.channels import web_security, webchat_sessions
-from bot.db import transaction
-from bot.db.models import utcnow
+from bot.channels.http_body import read_body
+from bot.db import in_transaction
+from bot.db.models import ChatIdentity, utcnow
+from bot.delivery import outbox
+from bot.delivery.mailbox import Mailbox
+from bot.delivery.outbox import Item
 from bot.i18n import DEFAULT_LANGUAGE, gettext, normalise_language, text_direction
 from bot.messages import Inbound, Kind, Outbound
 from bot.pipeline.assistant import Assistant
 
 SESSION_COOKIE = "expatbot_session"
 MAX_BODY_BYTES = 64 * 1024
-T = TypeVar("T")
 PAGE = Path(__file__).resolve().parent.parent / "static" / "webchat.html"
+# The page's message ids: a UUID, or any short token of these characters.
+_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# A comment line on an idle stream, so that proxies keep it open.
+PING_S = 15
+
+
+def reply_json(text: str, language: str, buttons: Any) -> dict[str, object]:
+    return {
+        "html": to_html(text),
+        "language": language,
+        "dir": text_direction(language),
+        "buttons": [{"title": t, "payload": p} for t, p in buttons],
+    }
+
+
+def outbound_json(reply: Outbound) -> dict[str, object]:
+    return reply_json(reply.text, reply.language, [(b.title, b.payload) for b in reply.buttons])
 
 
 @dataclass
 class WebChat:
     assistant: Assistant
+    # Where open pages learn of new outbox rows; without one the stream polls by itself.
+    mailbox: Mailbox | None = None
     name: str = webchat_sessions.CHANNEL
     # Production serves the chat over HTTPS only: the cookie must never travel in clear.
     secure_cookies: bool = False
 
     def reply_json(self, replies: list[Outbound]) -> list[dict[str, object]]:
-        return [
-            {
-                "html": to_html(r.text),
-                "language": r.language,
-                "dir": text_direction(r.language),
-                "buttons": [{"title": b.title, "payload": b.payload} for b in r.buttons],
-            }
-            for r in replies
-        ]
+        return [outbound_json(r) for r in replies]
+
+    def deliver(self, item: Item) -> ServerSentEvent:
+        """An outbox row as the page shows it: one event of the stream."""
+        data = {"kind": item.kind, **reply_json(item.text, item.language, item.buttons)}
+        return ServerSentEvent(data=json.dumps(data, ensure_ascii=False), id=str(item.id))
 
     async def page(self, request: Request) -> Response:
         lang = _accept_language(request.headers.get("accept-language", "")) or DEFAULT_LANGUAGE
@@ -79,23 +112,34 @@ class WebChat:
             return JSONResponse({"error": "body must be JSON"}, status_code=400)
         if not isinstance(data, dict) or not isinstance(data.get("text", ""), str):
             return JSONResponse({"error": 'expected {"text": string}'}, status_code=400)
+        message_id = data.get("id")
+        if message_id is None:
+            # A client without ids (a script): every request is a new message.
+            message_id = uuid.uuid4().hex
+        elif not isinstance(message_id, str) or not _MESSAGE_ID.match(message_id):
+            return JSONResponse(
+                {"error": '"id" must be 1-64 letters, digits, "-" or "_"'}, status_code=400
+            )
         token = request.cookies.get(SESSION_COOKIE, "")
         fresh = not await self._db(lambda s: webchat_sessions.honoured(s, token=token))
         if fresh:
             token = webchat_sessions.new_token()
         kind: Kind = "button" if data.get("button") else "text"
-        lang_hint = _accept_language(request.headers.get("accept-language", ""))
         started = utcnow()
-        replies = await self.assistant.handle(
+        result = await self.assistant.receive(
             Inbound(
                 channel=self.name,
                 external_id=webchat_sessions.external_id(token),
+                message_id=message_id,
                 text=data.get("text", ""),
                 kind=kind,
-                client_language=lang_hint,
+                client_language=_accept_language(request.headers.get("accept-language", "")),
             )
         )
-        resp = JSONResponse({"replies": self.reply_json(replies)})
+        body: dict[str, object] = {"id": message_id, "replies": self.reply_json(result.replies)}
+        if result.status == "received":
+            body["pending"] = True  # the answer comes through the event stream
+        resp = JSONResponse(body)
         rotated = await self._db(
             lambda s: webchat_sessions.rotate_if_linked_since(s, token=token, since=started)
         )
@@ -110,33 +154,81 @@ class WebChat:
             )
         return resp
 
-    async def _db(self, fn: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with transaction(self.assistant.sessions) as session:
-                return fn(session)
+    async def events(self, request: Request) -> Response:
+        """The open page's stream of what the outbox holds for its chat."""
+        token = request.cookies.get(SESSION_COOKIE, "")
 
-        return await asyncio.to_thread(run)
+        def identity_of(session: Session) -> int | None:
+            if not webchat_sessions.honoured(session, token=token):
+                return None
+            found: int | None = session.scalar(
+                select(ChatIdentity.id).where(
+                    ChatIdentity.channel == self.name,
+                    ChatIdentity.external_id == webchat_sessions.external_id(token),
+                )
+            )
+            return found
+
+        identity_id = await self._db(identity_of)
+        if identity_id is None:
+            # No chat yet: 204 tells EventSource not to reconnect; the page opens the
+            # stream again once its first message has made the session.
+            return Response(status_code=204)
+        after = _last_seen(request)
+        return EventSourceResponse(self._stream(identity_id, after), ping=PING_S)
+
+    async def _stream(self, identity_id: int, after: int | None) -> AsyncIterator[ServerSentEvent]:
+        while True:
+            woken = self.mailbox.event(identity_id) if self.mailbox else None
+            items = await self._collect(identity_id, after)
+            for item in items:
+                yield self.deliver(item)
+            if items:
+                after = await self._collected(items)
+                continue
+            await _wait(woken, timeout=PING_S if woken else 1.0)
+
+    async def _collect(self, identity_id: int, after: int | None) -> list[Item]:
+        def collect(session: Session) -> list[Item]:
+            return outbox.collect(
+                session, identity_id=identity_id, channel=self.name, after_id=after
+            )
+
+        result: list[Item] = await self._db(collect)
+        return result
+
+    async def _collected(self, items: list[Item]) -> int:
+        """Mark rows the page was sent as delivered; the newest one's id."""
+        ids = [i.id for i in items]
+        await self._db(lambda s: outbox.mark_collected(s, row_ids=ids))
+        return max(ids)
+
+    async def _db(self, fn: Any) -> Any:
+        return await in_transaction(self.assistant.sessions, fn)
 
     def routes(self) -> list[Route]:
         return [
             Route("/", self.page, methods=["GET"]),
             Route("/api/webchat/messages", self.post_message, methods=["POST"]),
+            Route("/api/webchat/events", self.events, methods=["GET"]),
         ]
 
 
-async def read_body(request: Request, *, limit: int) -> bytes | None:
-    """The request's body, or None as soon as it is known to exceed ``limit`` bytes:
-    from Content-Length before anything is read, or while a body without one (chunked)
-    streams in, so that a huge body is never held in memory."""
-    declared = request.headers.get("content-length", "")
-    if declared.strip().isdigit() and int(declared) > limit:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
+async def _wait(event: asyncio.Event | None, *, timeout: float) -> None:
+    if event is None:
+        await asyncio.sleep(timeout)
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
+
+
+def _last_seen(request: Request) -> int | None:
+    """The newest event the page showed: Last-Event-ID after a reconnect of the same
+    EventSource, ``?after=`` after a reload (the page keeps it in sessionStorage)."""
+    for value in (request.headers.get("last-event-id"), request.query_params.get("after")):
+        if value and value.strip().isdigit():
+            return int(value)
+    return None
 
 
 def _attr(text: str) -> str:

@@ -6,10 +6,12 @@ SQLAlchemy URL in DATABASE_URL (e.g. postgresql+psycopg://...) works the same.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import asyncio
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -18,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import ConfigurationError
 from bot.settings import PROJECT_ROOT
+
+T = TypeVar("T")
 
 
 def normalise_url(url: str) -> str:
@@ -95,3 +99,19 @@ def upgrade(url: str) -> None:
     cfg.set_main_option("script_location", str(PROJECT_ROOT / "bot" / "db" / "migrations"))
     cfg.set_main_option("sqlalchemy.url", normalise_url(url).replace("%", "%%"))
     command.upgrade(cfg, "head")
+
+
+async def in_transaction(sessions: sessionmaker[Session], fn: Callable[[Session], T]) -> T:
+    """Run ``fn`` in one transaction in a worker thread, off the event loop: the
+    database drivers block, and the gateway serves every chat from one loop."""
+
+    def run() -> T:
+        with transaction(sessions) as session:
+            return fn(session)
+
+    return await asyncio.to_thread(run)
+
+
+def aware(moment: datetime) -> datetime:
+    """A datetime read from the database, with its time zone: SQLite returns naive UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

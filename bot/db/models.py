@@ -13,9 +13,13 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
+)
+from sqlalchemy import (
+    false as sa_false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -59,6 +63,14 @@ class ChatIdentity(Base):
     awaiting: Mapped[str | None] = mapped_column(String(24))
     # When this chat proved who it is: a web-chat link expires some hours after it.
     linked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who answers this chat (bot.pipeline.modes): "bot" (Rasa), or, from the staff
+    # console, "queued" and "human". Kept on the chat, not on one 12-hour conversation:
+    # a chat with a person outlives the split. Changed only by compare-and-set.
+    mode: Mapped[str] = mapped_column(String(16), default="bot", server_default="bot")
+    # The inbox's lease (bot.pipeline.inbox): one turn of this chat at a time, across
+    # processes. Whoever holds an unexpired lease answers the chat's waiting messages.
+    lease_owner: Mapped[str | None] = mapped_column(String(36))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     conversations: Mapped[list[Conversation]] = relationship(back_populates="identity")
 
@@ -81,15 +93,23 @@ class Conversation(Base):
 class Message(Base):
     """A message in (from the user) or out (from the assistant).
 
-    Inbound status: ``received`` (stored, not yet processed), ``answered``,
-    ``unanswered`` (Rasa or the action server failed; staff must see it) or
-    ``rejected`` (bad input that got an explanatory reply).
+    Inbound status: ``received`` (stored, not yet processed), then exactly one final
+    state: ``answered``, ``rejected`` (bad input that got an explanatory reply),
+    ``with_staff`` (routed to a person, not to Rasa) or ``failed`` (Rasa, the action
+    server or the database failed, or it waited too long: an apology was sent).
+    Outbound status: ``sent`` (a direct reply, returned in the request) or ``queued``
+    (sent through the outbox, whose row tells how delivery went).
     """
 
     __tablename__ = "message"
     __table_args__ = (
         Index("ix_message_conversation", "conversation_id", "id"),
         Index("ix_message_status", "direction", "status"),
+        # The inbox: the channel's own id of a message (Telegram's update_id, the web
+        # chat's client id, WeChat's MsgId) once per chat identity, so that a message
+        # delivered twice is stored and answered once.
+        UniqueConstraint("identity_id", "channel_message_id", name="uq_message_channel_id"),
+        Index("ix_message_pending", "identity_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -107,6 +127,15 @@ class Message(Base):
     answer_language: Mapped[str | None] = mapped_column(String(8))
     buttons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     reply_to_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"))
+    # Inbound only: the chat identity (the inbox's scope) and the channel's message id.
+    identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chat_identity.id", ondelete="CASCADE")
+    )
+    channel_message_id: Mapped[str | None] = mapped_column(String(128))
+    # Inbound only: the replies go through the outbox rather than back in the request
+    # (channels that cannot reply in the request; a request that stopped waiting; a
+    # message recovered after a crash).
+    reply_later: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 
@@ -198,7 +227,8 @@ class Reminder(Base):
     document_id: Mapped[int] = mapped_column()
     threshold_days: Mapped[int] = mapped_column()
     expires_on: Mapped[date] = mapped_column(Date)
-    status: Mapped[str] = mapped_column(String(16), default="claimed")  # sent | blocked | no_chat
+    # claimed -> queued (in the outbox, one row per chat: bot.jobs.reminders) | no_chat
+    status: Mapped[str] = mapped_column(String(16), default="claimed")
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -245,8 +275,78 @@ class StaffAlert(Base):
     identity_id: Mapped[int | None] = mapped_column(
         ForeignKey("chat_identity.id", ondelete="SET NULL"), index=True
     )
+    # Rendered in English for the command line; staff read the alert in their own
+    # language, rendered from ``kind`` and ``params`` through the catalogs (bot.jobs.alerts).
     details: Mapped[str] = mapped_column(Text, default="")
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # Set when the alert was sent to the staff chat (bot/jobs/alerts.py).
     notified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Outbox(Base):
+    """One message to a user (or to staff) that is not the direct reply to a request:
+    reminders, staff alerts, replies that leave after the request ended (Telegram,
+    WeChat), later staff replies and ticket updates. bot.delivery owns it.
+
+    Status: ``pending`` (waiting for its turn or its next try), ``sending`` (claimed by
+    a sender until ``lease_until``), and the final ``delivered``, ``blocked`` (the user
+    blocked the bot) or ``failed`` (with ``last_error``). The idempotency key makes a
+    message enqueued twice one row; the lease makes one sender try it at a time.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_outbox_key"),
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_recipient", "channel", "recipient", "id"),
+        Index("ix_outbox_identity", "identity_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(160))
+    channel: Mapped[str] = mapped_column(String(16))
+    # The platform's address: a Telegram chat id, a WeChat openid; for the web chat and
+    # the terminal (which collect their messages) the identity is what counts.
+    recipient: Mapped[str] = mapped_column(String(128))
+    identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chat_identity.id", ondelete="CASCADE")
+    )
+    # The transcript's copy of this message, when it belongs to a conversation.
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(24))  # reply | reminder | staff_alert | apology
+    text: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    buttons: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(36))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RateLimit(Base):
+    """The state of one rate limit shared by every process (bot.delivery.rate_limit):
+    the theoretical arrival time of the generic cell rate algorithm, in seconds."""
+
+    __tablename__ = "rate_limit"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    tat: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class JobRun(Base):
+    """When a scheduled job last ran, and who runs it now (bot.jobs.scheduler): a job
+    runs in one process at a time, however many gateways and workers there are."""
+
+    __tablename__ = "job_run"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(36))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

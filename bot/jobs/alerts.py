@@ -1,64 +1,66 @@
-"""Staff alerts (bot.records.accounts.raise_alert) forwarded to the staff's Telegram chat.
+"""Staff alerts (bot.records.alerts) forwarded to the staff's Telegram chat.
 
-Until the staff console exists, a lockout must still reach a person: the gateway's
-JobQueue forwards every new alert to STAFF_TELEGRAM_CHAT_ID. Each alert is claimed
-(notified_at set where it was empty) before it is sent, so two gateways never both send
-it; a failed send releases the claim, and the next run tries again.
+Until the staff console exists, a lockout must still reach a person: this job puts
+every new alert in the outbox for STAFF_TELEGRAM_CHAT_ID, in the staff's language
+(STAFF_LANGUAGE), and marks it forwarded in the same transaction, so that an alert is
+queued once however many processes run the job. Delivery, retries and the final state
+are the outbox's (bot.delivery).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
-
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db import transaction
+from bot import texts
+from bot.db import in_transaction
 from bot.db.models import StaffAlert, utcnow
+from bot.delivery import outbox
+from bot.i18n import gettext
+from bot.records import alerts
 
-log = logging.getLogger(__name__)
-
-SendText = Callable[[str], Awaitable[None]]
+LIST_COMMAND = "expatbot staff alerts"
 
 
-def alert_text(alert: StaffAlert) -> str:
-    return (
-        f"Staff alert #{alert.id} ({alert.kind}): {alert.details}. "
-        "List open alerts with: expatbot staff alerts"
+def alert_text(alert: StaffAlert, lang: str) -> str:
+    details = alerts.render(alert.kind, alert.params, alert.details, lang)
+    return gettext(
+        lang,
+        texts.STAFF_ALERT,
+        id=alert.id,
+        kind=alert.kind,
+        details=details,
+        command=LIST_COMMAND,
     )
 
 
-def _claim(session: Session, alert_id: int) -> bool:
-    claimed = session.execute(
-        update(StaffAlert)
-        .where(StaffAlert.id == alert_id, StaffAlert.notified_at.is_(None))
-        .values(notified_at=utcnow())
-        .returning(StaffAlert.id)
-    ).scalar_one_or_none()
-    return claimed is not None
-
-
-async def forward_alerts(sessions: sessionmaker[Session], *, send: SendText) -> int:
-    """Send every alert not yet sent; how many were sent by this call."""
-    with sessions() as session:
-        pending = list(
-            session.scalars(
-                select(StaffAlert).where(StaffAlert.notified_at.is_(None)).order_by(StaffAlert.id)
-            )
+def queue_alerts(session: Session, *, channel: str, chat_id: str, lang: str) -> int:
+    """Put every alert not yet forwarded in the outbox; how many."""
+    pending = list(
+        session.scalars(
+            select(StaffAlert)
+            .where(StaffAlert.notified_at.is_(None))
+            .order_by(StaffAlert.id)
+            .with_for_update(skip_locked=True)
         )
-    sent = 0
+    )
     for alert in pending:
-        with transaction(sessions) as session:
-            if not _claim(session, alert.id):
-                continue  # another gateway has it
-        try:
-            await send(alert_text(alert))
-            sent += 1
-        except Exception:
-            log.exception("staff alert #%s not delivered; will retry", alert.id)
-            with transaction(sessions) as session:
-                session.execute(
-                    update(StaffAlert).where(StaffAlert.id == alert.id).values(notified_at=None)
-                )
-    return sent
+        outbox.enqueue(
+            session,
+            key=f"alert:{alert.id}",
+            channel=channel,
+            recipient=chat_id,
+            kind="staff_alert",
+            text=alert_text(alert, lang),
+            language=lang,
+        )
+        alert.notified_at = utcnow()
+    return len(pending)
+
+
+async def forward_alerts(
+    sessions: sessionmaker[Session], *, chat_id: str, lang: str, channel: str = "telegram"
+) -> int:
+    return await in_transaction(
+        sessions, lambda s: queue_alerts(s, channel=channel, chat_id=chat_id, lang=lang)
+    )

@@ -2,18 +2,18 @@
 when a merchant card expires, sent to linked users in their language.
 
 Exactly once: a reminder is *claimed* by inserting its row (unique per document and
-threshold) before anything is sent, so two jobs running at once, or one job run twice,
-cannot both send it. A missed day is caught up: the most urgent threshold not yet
-claimed is sent. A document already renewed (the resident holds a newer one of the
-same kind) gets no reminder.
+threshold), and in the same transaction put in the outbox once per linked chat (the
+outbox's idempotency key is the reminder and the chat), so two jobs running at once,
+or one job run twice, cannot both send it; the outbox delivers it on every channel
+(bot.delivery). A missed day is caught up: the most urgent threshold not yet claimed is
+sent. A document already renewed (the resident holds a newer one of the same kind) gets
+no reminder.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from babel.dates import format_date
@@ -21,20 +21,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
-from bot.db import insert_unless_present, transaction
+from bot.db import in_transaction, insert_unless_present
 from bot.db.models import ChatIdentity, MerchantCard, Reminder, TravelDocument, utcnow
+from bot.delivery import outbox
 from bot.i18n import DEFAULT_LANGUAGE, days_away, gettext
+from bot.pipeline import store
 
 DOCUMENT_THRESHOLDS = (30, 14, 7, 1)
 CARD_THRESHOLDS = (0,)
-# Telegram allows about 30 messages a second overall; stay under it.
-MESSAGES_PER_SECOND = 25
 
 log = logging.getLogger(__name__)
-
-
-class Blocked(Exception):
-    """The platform says this user blocked the bot."""
 
 
 @dataclass(frozen=True)
@@ -106,8 +102,8 @@ def due_reminders(session: Session, *, today: dt.date) -> list[Due]:
     return found
 
 
-def claim(session: Session, due: Due) -> bool:
-    """Insert the reminder's row; False when another job has already claimed it."""
+def claim(session: Session, due: Due) -> int | None:
+    """Insert the reminder's row: its id, or None when another job has already claimed it."""
     values = {
         "resident_id": due.resident_id,
         "document": due.document,
@@ -119,8 +115,8 @@ def claim(session: Session, due: Due) -> bool:
     }
     stmt = insert_unless_present(session, Reminder, values)
     # RETURNING tells for sure whether this insert won (rowcount is not reliable here).
-    inserted = session.execute(stmt.returning(Reminder.id)).scalar_one_or_none()
-    return inserted is not None
+    inserted: int | None = session.execute(stmt.returning(Reminder.id)).scalar_one_or_none()
+    return inserted
 
 
 def reminder_text(due: Due, lang: str) -> str:
@@ -140,71 +136,83 @@ def reminder_text(due: Due, lang: str) -> str:
     )
 
 
-Send = Callable[[ChatIdentity, str], Awaitable[None]]
-
-
 @dataclass
 class RunSummary:
     due: int = 0
-    sent: int = 0
+    queued: int = 0  # messages put in the outbox, one per reminder and chat
     already_claimed: int = 0
-    blocked: int = 0
+    no_chat: int = 0
     lines: list[str] = field(default_factory=list)
 
 
+def _chats(session: Session, resident_id: int) -> list[ChatIdentity]:
+    return list(
+        session.scalars(
+            select(ChatIdentity)
+            .where(
+                ChatIdentity.resident_id == resident_id,
+                ChatIdentity.reminders_enabled.is_(True),
+                ChatIdentity.blocked_at.is_(None),
+            )
+            .order_by(ChatIdentity.id)
+        )
+    )
+
+
+def claim_and_enqueue(session: Session, item: Due) -> int | None:
+    """Claim one reminder and put it in the outbox for every chat of its resident, in one
+    transaction: how many messages were queued, or None if it was claimed already."""
+    reminder_id = claim(session, item)
+    if reminder_id is None:
+        return None
+    queued = 0
+    for chat in _chats(session, item.resident_id):
+        lang = chat.language or DEFAULT_LANGUAGE
+        conv = store.current_conversation(session, identity=chat)
+        added = outbox.to_chat(
+            session,
+            key=f"reminder:{reminder_id}:{chat.id}",
+            identity=chat,
+            kind="reminder",
+            text=reminder_text(item, lang),
+            language=lang,
+            conversation_id=conv.id,
+        )
+        queued += added is not None
+    row = session.get(Reminder, reminder_id)
+    assert row is not None
+    row.status, row.sent_at = ("queued" if queued else "no_chat"), utcnow()
+    return queued
+
+
 async def run_reminders(
-    sessions: sessionmaker[Session], *, today: dt.date, send: Send | None
+    sessions: sessionmaker[Session], *, today: dt.date, dry_run: bool = False
 ) -> RunSummary:
-    """Claim and send today's reminders; with ``send=None`` only list them (dry run)."""
+    """Claim today's reminders and queue them; with ``dry_run`` only list them."""
     summary = RunSummary()
-    with sessions() as session:
-        due = due_reminders(session, today=today)
+    due = await in_transaction(sessions, lambda s: due_reminders(s, today=today))
     summary.due = len(due)
     for item in due:
-        with sessions() as session:
-            chats = list(
-                session.scalars(
-                    select(ChatIdentity).where(
-                        ChatIdentity.resident_id == item.resident_id,
-                        ChatIdentity.reminders_enabled.is_(True),
-                        ChatIdentity.blocked_at.is_(None),
-                    )
-                )
-            )
-        for chat in chats:
+
+        def chats_of(session: Session, resident_id: int = item.resident_id) -> list[ChatIdentity]:
+            return _chats(session, resident_id)
+
+        def claim_it(session: Session, due_item: Due = item) -> int | None:
+            return claim_and_enqueue(session, due_item)
+
+        for chat in await in_transaction(sessions, chats_of):
             lang = chat.language or DEFAULT_LANGUAGE
             summary.lines.append(
                 f"{chat.channel}:{chat.public_id[:8]} {item.kind} ••••{item.last4} "
                 f"expires {item.expires_on} ({item.threshold}-day reminder, {lang})"
             )
-        if send is None:
+        if dry_run:
             continue
-        with transaction(sessions) as session:
-            if not claim(session, item):
-                summary.already_claimed += 1
-                continue
-        status = "no_chat"
-        for chat in chats:
-            try:
-                await send(chat, reminder_text(item, chat.language or DEFAULT_LANGUAGE))
-                status = "sent"
-                summary.sent += 1
-            except Blocked:
-                summary.blocked += 1
-                with transaction(sessions) as session:
-                    blocked = session.get(ChatIdentity, chat.id)
-                    assert blocked is not None
-                    blocked.blocked_at = utcnow()
-                status = "blocked" if status != "sent" else status
-            await asyncio.sleep(1 / MESSAGES_PER_SECOND)
-        with transaction(sessions) as session:
-            row = session.scalar(
-                select(Reminder).where(
-                    Reminder.document == item.document,
-                    Reminder.document_id == item.document_id,
-                    Reminder.threshold_days == item.threshold,
-                )
-            )
-            assert row is not None
-            row.status, row.sent_at = status, utcnow()
+        queued = await in_transaction(sessions, claim_it)
+        if queued is None:
+            summary.already_claimed += 1
+        elif queued == 0:
+            summary.no_chat += 1
+        else:
+            summary.queued += queued
     return summary

@@ -20,6 +20,7 @@ from lingua import Language, LanguageDetector, LanguageDetectorBuilder
 
 from bot.i18n import DEFAULT_LANGUAGE, normalise_language
 from bot.nlu import latin_langid
+from bot.protocol import ANY_REFERENCE
 
 _LINGUA = {
     Language.ENGLISH: "en",
@@ -87,7 +88,7 @@ _WORD = re.compile(r"[^\W\d_]+")
 # Card and passport numbers and dates of birth reach the detector as references
 # ("cardref:n:<hex>", see bot/records/references.py): their letters are no language, and as
 # Latin letters they would switch a Russian chat to English on its card number.
-_REFERENCE = re.compile(r"(?<![\w:])(?:cardref|passref|dobref):[0-9a-z:|]*")
+_REFERENCE = ANY_REFERENCE
 _KEYBOARD_PUNCTUATION = {"zh": "？！，。：；（）", "ar": "؟،؛"}
 LATIN_MIN_SHARE = 0.4
 LATIN_MIN_MARGIN = 0.1

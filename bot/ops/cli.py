@@ -17,6 +17,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from bot.logging_setup import configure as configure_logging
 from bot.settings import get_settings
@@ -94,6 +95,10 @@ def expected_problem(exc: Exception) -> str | None:
         return f"DATABASE_URL is not a database URL this can use: {first_line(exc)}"
     if isinstance(exc, CommandError):
         return f"database migration: {first_line(exc)}"
+    from telegram.error import TelegramError
+
+    if isinstance(exc, TelegramError):
+        return f"Telegram: {first_line(exc)}"
     if isinstance(exc, OSError):
         if exc.filename is not None:
             return f"{exc.strerror or first_line(exc)}: {exc.filename}"
@@ -293,21 +298,28 @@ def cmd_registry_demo(args: argparse.Namespace) -> int:
 
 def cmd_reminders_run(args: argparse.Namespace) -> int:
     from bot.db import make_engine, make_sessionmaker
+    from bot.db.models import utcnow
     from bot.jobs.reminders import run_reminders
+    from bot.jobs.scheduler import SERVICE_TZ
 
-    today = args.date or dt.date.today()
-    if not args.dry_run:
-        print("Reminders are sent by the gateway's daily job (with TELEGRAM_BOT_TOKEN set);")
-        print("use --dry-run to list what would be sent.")
-        return 2
+    today = args.date or utcnow().astimezone(SERVICE_TZ).date()
     engine = make_engine(current_database())
     try:
-        summary = asyncio.run(run_reminders(make_sessionmaker(engine), today=today, send=None))
+        summary = asyncio.run(
+            run_reminders(make_sessionmaker(engine), today=today, dry_run=args.dry_run)
+        )
     finally:
         engine.dispose()
     for line in summary.lines:
         print(line)
-    print(f"{summary.due} reminders due on {today} (dry run: nothing sent, nothing claimed)")
+    if args.dry_run:
+        print(f"{summary.due} reminders due on {today} (dry run: nothing sent, nothing claimed)")
+    else:
+        print(
+            f"{summary.due} reminders due on {today}: {summary.queued} messages queued, "
+            f"{summary.already_claimed} queued before, {summary.no_chat} without a chat; "
+            "the gateway or `expatbot worker` delivers them"
+        )
     return 0
 
 
@@ -331,10 +343,90 @@ def cmd_staff_alerts(_args: argparse.Namespace) -> int:
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
+    from bot.app import build_assistant
     from bot.channels.terminal import run_terminal_chat
 
     current_database()  # every message is stored first: a fresh clone needs the tables
-    return asyncio.run(run_terminal_chat(get_settings(), user=args.user))
+
+    async def chat() -> int:
+        assistant, rasa, engine = build_assistant(get_settings())
+        try:
+            return await run_terminal_chat(assistant, user=args.user)
+        finally:
+            await rasa.aclose()
+            engine.dispose()
+
+    return asyncio.run(chat())
+
+
+def cmd_worker(_args: argparse.Namespace) -> int:
+    """The scheduled jobs and the outbox, without serving anything."""
+    from bot.app import run_worker
+
+    current_database()
+    say("worker: reminders, staff alerts, the sweeper and the outbox; Ctrl-C stops it")
+    return asyncio.run(run_worker(get_settings()))
+
+
+def _telegram_bot() -> Any:
+    from telegram import Bot
+
+    from bot.errors import ConfigurationError
+
+    settings = get_settings()
+    if not settings.telegram_bot_token:
+        raise ConfigurationError("TELEGRAM_BOT_TOKEN is not set")
+    return Bot(settings.telegram_bot_token, base_url=settings.telegram_base_url)
+
+
+def cmd_telegram_set_webhook(args: argparse.Namespace) -> int:
+    """Register the gateway's webhook with Telegram: once, when deploying."""
+    from bot.channels.telegram import ALLOWED_UPDATES, WEBHOOK_PATH
+    from bot.errors import ConfigurationError
+
+    secret = get_settings().telegram_webhook_secret
+    if not secret:
+        raise ConfigurationError(
+            "TELEGRAM_WEBHOOK_SECRET is not set: the gateway would accept no update"
+        )
+    if not args.url.startswith("https://"):
+        raise ConfigurationError(f"Telegram sends webhooks only to https:// addresses: {args.url}")
+    if not args.url.rstrip("/").endswith(WEBHOOK_PATH):
+        say(f"note: the gateway serves the webhook at {WEBHOOK_PATH}; this URL ends elsewhere")
+
+    async def set_it() -> bool:
+        async with _telegram_bot() as bot:
+            done: bool = await bot.set_webhook(
+                args.url,
+                secret_token=secret,
+                allowed_updates=list(ALLOWED_UPDATES),
+                max_connections=args.max_connections,
+                drop_pending_updates=False,
+            )
+            return done
+
+    if not asyncio.run(set_it()):
+        print("expatbot: Telegram refused the webhook", file=sys.stderr)
+        return 1
+    say(f"webhook set: {args.url} (updates: {', '.join(ALLOWED_UPDATES)})")
+    return 0
+
+
+def cmd_telegram_webhook_info(_args: argparse.Namespace) -> int:
+    async def get_info() -> Any:
+        async with _telegram_bot() as bot:
+            return await bot.get_webhook_info()
+
+    info = asyncio.run(get_info())
+    say(f"url: {info.url or '(none: the bot is polled)'}")
+    say(f"pending updates: {info.pending_update_count}")
+    say(f"allowed updates: {', '.join(info.allowed_updates or ()) or '(all but a few)'}")
+    say(f"max connections: {info.max_connections or '-'}")
+    if info.last_error_date:
+        say(f"last error: {info.last_error_date:%Y-%m-%d %H:%M:%S} {info.last_error_message}")
+    else:
+        say("last error: none")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -345,6 +437,18 @@ def main(argv: list[str] | None = None) -> int:
         func=cmd_run
     )
     sub.add_parser("gateway", help="run the gateway process alone").set_defaults(func=cmd_gateway)
+    sub.add_parser(
+        "worker", help="run the scheduled jobs and the outbox in a process of their own"
+    ).set_defaults(func=cmd_worker)
+    telegram = sub.add_parser("telegram", help="Telegram deploy commands")
+    tgsub = telegram.add_subparsers(dest="telegram_command", required=True)
+    hook = tgsub.add_parser("set-webhook", help="register the gateway's webhook URL with Telegram")
+    hook.add_argument("url", help="https://<public address>/telegram/webhook")
+    hook.add_argument("--max-connections", type=int, default=40)
+    hook.set_defaults(func=cmd_telegram_set_webhook)
+    tgsub.add_parser("webhook-info", help="what Telegram knows of the webhook").set_defaults(
+        func=cmd_telegram_webhook_info
+    )
     chat = sub.add_parser("chat", help="chat in this terminal (needs a running Rasa server)")
     chat.add_argument("--user", default=getpass.getuser(), help="who you are in the chat")
     chat.set_defaults(func=cmd_chat)
@@ -388,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     dem.set_defaults(func=cmd_registry_demo)
     reminders = sub.add_parser("reminders", help="visa and card expiry reminders")
     remsub = reminders.add_subparsers(dest="reminders_command", required=True)
-    rr = remsub.add_parser("run", help="list (--dry-run) today's reminders")
+    rr = remsub.add_parser("run", help="queue today's reminders now (--dry-run: list them)")
     rr.add_argument("--dry-run", action="store_true")
     rr.add_argument("--date", type=iso_date, help="pretend today is this day (YYYY-MM-DD)")
     rr.set_defaults(func=cmd_reminders_run)

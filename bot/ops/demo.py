@@ -33,7 +33,7 @@ DEMO_CHATS: list[tuple[str, str, list[tuple[str, str | None, str, str | None]]]]
         "ru",
         [
             ("как продлить визу?", "faq_visa_extension", "answered", None),
-            ("поставщик не вернул предоплату, что делать", None, "unanswered", None),
+            ("поставщик не вернул предоплату, что делать", None, "failed", None),
         ],
     ),
     ("demo-li", "zh", [("外商卡丢了怎么补办", "faq_merchant_card_replace", "answered", None)]),
@@ -55,6 +55,6 @@ def seed_demo(session: Session) -> bool:
             msg.confidence = 0.9 if intent else None
             if reply:
                 store.record_outbound(
-                    session, conversation=conv, text=reply, language=lang, reply_to=msg.id
+                    session, conversation_id=conv.id, text=reply, language=lang, reply_to=msg.id
                 )
     return True

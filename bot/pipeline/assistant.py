@@ -1,71 +1,101 @@
-"""The one path every message takes, whatever channel it came from.
+"""The one path every inbound message takes, whatever channel it came from.
 
-store it first -> clean it -> decide its language -> ask Rasa -> store and return the replies.
-A message is never lost: it is stored before anything can fail, and when Rasa or the
-action server fails the user gets a clear reply in their language and the message stays
-marked ``unanswered`` for staff.
+    store (inbox) -> take the chat's lease -> the chain of handlers (bot.pipeline.chain)
+    -> store the outcome and the replies, or put them in the outbox -> next message
+
+Two ways in, by what the channel can do with a reply:
+
+- ``receive`` (web chat, terminal): the request waits for its reply and returns it. A
+  request that waits too long stops waiting, and the reply goes through the outbox.
+- ``accept`` then ``answer_later`` (Telegram, WeChat): the message is committed before
+  the platform gets its acknowledgement; it is answered afterwards, and every reply goes
+  through the outbox (bot.delivery).
+
+A message is never lost: it is stored before anything can fail, handled under the chat's
+lease by whichever process holds it, and ends in exactly one final state (answered,
+rejected, with staff, failed with an apology). What a crash leaves is answered by
+``recover`` (the sweeper job), or apologised for when it has waited too long.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import logging
+import time
+import uuid
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
-from babel.numbers import format_decimal
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
-from bot.answers.office import office_value
 from bot.answers.store import AnswerStore
-from bot.db import transaction
-from bot.db.models import Message
-from bot.errors import AssistantUnavailable
-from bot.i18n import DEFAULT_LANGUAGE, gettext, language_name, normalise_language
-from bot.i18n import SUPPORTED_LANGUAGES as LANGS
+from bot.db import in_transaction
+from bot.db.models import ChatIdentity, Message, utcnow
+from bot.delivery import outbox
+from bot.i18n import DEFAULT_LANGUAGE, normalise_language
 from bot.messages import Button, Inbound, Outbound
-from bot.nlu import langid
 from bot.nlu.sanitize import clean
-from bot.pipeline import account_commands, bare_number, store
-from bot.pipeline.rasa_client import RasaClient, RasaTurn
-from bot.records import references
+from bot.pipeline import inbox, store
+from bot.pipeline.chain import build_chain
+from bot.pipeline.inbox import FINAL, Pending, Receipt
+from bot.pipeline.modes import BOT
+from bot.pipeline.rasa_client import RasaClient
+from bot.pipeline.replies import say
+from bot.pipeline.turn import Outcome, Turn
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Commands of the chat platforms, mapped onto intents so that they take the Rasa path.
-COMMAND_INTENTS = {
-    "/start": "greet",
-    "/help": "help",
-    "/menu": "help",
-    "/language": "change_language",
-    "/link": "link_account",
-    "/cancel": "deny",
-}
-LANGUAGE_PAYLOAD = "/language "
-OFFICER_PAYLOAD = "/officer "
-VOTE_PAYLOAD = "/vote "
+
+@dataclass(frozen=True)
+class InboxTiming:
+    """How long things may take; the defaults follow Rasa's timeout (30 s)."""
+
+    # A chat's lease: longer than one turn can take, so that only a dead holder loses it.
+    lease: dt.timedelta = dt.timedelta(seconds=60)
+    # How long a request waits for its reply before the reply goes to the outbox:
+    # shorter than the lease, so that a waiter is gone before the sweeper takes over.
+    wait_s: float = 45.0
+    # How often a waiter looks again when the holder is another process.
+    poll_s: float = 0.2
+    # A message waiting this long in a chat no one holds was left by a stopped process.
+    orphan_after: dt.timedelta = dt.timedelta(seconds=10)
+    # Older than this when its turn comes, a message gets an apology instead of an answer.
+    max_age: dt.timedelta = dt.timedelta(minutes=15)
+
+    @classmethod
+    def for_rasa_timeout(cls, rasa_timeout_s: float, *, max_age_s: float) -> InboxTiming:
+        return cls(
+            lease=dt.timedelta(seconds=rasa_timeout_s + 30),
+            wait_s=rasa_timeout_s + 15,
+            max_age=dt.timedelta(seconds=max_age_s),
+        )
 
 
-def language_buttons() -> tuple[Button, ...]:
-    return tuple(
-        Button(title=language_name(code), payload=f"{LANGUAGE_PAYLOAD}{code}") for code in LANGS
-    )
+@dataclass
+class Result:
+    """What a request that waited gets back."""
+
+    message_id: int | None
+    # The message's final state; "received" when the reply will come through the
+    # outbox; "not_saved" when it could not be stored at all.
+    status: str
+    replies: list[Outbound] = field(default_factory=list)
+    duplicate: bool = False
 
 
 @dataclass(frozen=True)
-class Stored:
-    """What the first transaction of a message leaves for the rest of its handling."""
+class Step:
+    """After one turn: the chat's next waiting message, and whether the outbox grew."""
 
-    message_id: int
-    text: str  # as stored: with references in place of numbers and dates of birth
-    sender: str  # the chat identity's public id: all that Rasa knows of the user
-    chosen: str | None  # the language the user chose explicitly
-    language: str | None  # the conversation's language so far
-    awaiting: str | None  # what the assistant's last question asked for
+    following: Pending | None
+    enqueued: bool
 
 
 class Assistant:
@@ -75,307 +105,376 @@ class Assistant:
         sessions: sessionmaker[Session],
         rasa: RasaClient,
         intents: frozenset[str],
-        max_message_chars: int = 2000,
         registry_key: bytes,
+        max_message_chars: int = 2000,
         answers: AnswerStore | None = None,
+        timing: InboxTiming | None = None,
+        on_outbox: Callable[[], None] | None = None,
     ) -> None:
         self.sessions = sessions
         # With the registry's key, card and passport numbers and dates of birth are
         # replaced by keyed hashes before a message is stored or reaches Rasa.
-        self._registry_key = registry_key
-        self._rasa = rasa
-        self._intents = intents
+        self._key = registry_key
         self._max_chars = max_message_chars
-        self._answers = answers
+        self._handlers, self._last = build_chain(
+            sessions=sessions,
+            rasa=rasa,
+            intents=intents,
+            answers=answers,
+            max_chars=max_message_chars,
+        )
+        self.timing = timing or InboxTiming()
+        # Called after a turn put replies in the outbox: the composition root wakes the
+        # dispatcher and the web chat's open pages with it.
+        self.on_outbox: Callable[[], None] = on_outbox or (lambda: None)
+        self._wakeups: dict[int, asyncio.Event] = {}
+        # Replies of messages handled in this process, for a request waiting for them
+        # (after "forget me" they are not in the database).
+        self._results: OrderedDict[int, list[Outbound]] = OrderedDict()
 
     async def _db(self, fn: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with transaction(self.sessions) as session:
-                return fn(session)
+        return await in_transaction(self.sessions, fn)
 
-        return await asyncio.to_thread(run)
+    # The two ways in ------------------------------------------------------------------
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
+        """``receive``, for callers that want only the replies."""
+        return (await self.receive(inbound)).replies
+
+    async def receive(self, inbound: Inbound) -> Result:
+        """Store the message, answer it (or wait while the chat's holder does) and
+        return its replies. The same message id again returns the same replies, without
+        a second turn."""
         lang = normalise_language(inbound.client_language) or DEFAULT_LANGUAGE
+        owner = _owner()
+
+        def store_and_lease(session: Session) -> tuple[Receipt, Pending | None]:
+            receipt = inbox.store_inbound(
+                session, inbound=inbound, key=self._key, reply_later=False
+            )
+            if receipt.status in FINAL:
+                return receipt, None
+            return receipt, self._lease_and_next(session, receipt.identity_id, owner)
+
         try:
-            stored = await self._db(lambda session: self._store_inbound(session, inbound))
+            receipt, first = await self._db(store_and_lease)
         except SQLAlchemyError:
             # Not stored: say so, rather than promise an answer to a message we do not have.
             log.exception("database failure while storing a %s message", inbound.channel)
-            return [self._ui(lang, texts.NOT_SAVED)]
+            return Result(None, "not_saved", [say(lang, texts.NOT_SAVED)])
         try:
-            return await self._handle(inbound, stored)
+            if first is not None:
+                await self._drain(receipt.identity_id, owner, first, until=receipt.message_id)
+            return await self._wait_for(receipt, lang)
         except SQLAlchemyError:
             # Stored, but the database failed afterwards: the message stays "received",
-            # so staff (and a later retry) find it.
+            # and the sweeper answers it once the database is back.
             log.exception("database failure while handling a %s message", inbound.channel)
-            return [self._ui(stored.language or lang, texts.UNAVAILABLE)]
+            return Result(receipt.message_id, "received", [say(lang, texts.UNAVAILABLE)])
 
-    def _ui(self, lang: str, msgid: str, buttons: tuple[Button, ...] = ()) -> Outbound:
-        text = gettext(lang, msgid, hotline=office_value("immigration_hotline"))
-        return Outbound(text=text, language=lang, buttons=buttons)
-
-    def _store_inbound(self, session: Session, inbound: Inbound) -> Stored:
-        """Store first, before anything can fail: exactly as received, except that card
-        and passport numbers and dates of birth are replaced by references first
-        (bot.records.references), so that they are never kept or passed on in clear."""
-        identity = store.get_or_create_identity(
-            session,
-            channel=inbound.channel,
-            external_id=inbound.external_id,
-            client_language=inbound.client_language,
-        )
-        conv = store.current_conversation(session, identity=identity)
-        text = references.protect(inbound.text, key=self._registry_key, awaiting=identity.awaiting)
-        msg = store.record_inbound(session, conversation=conv, text=text, kind=inbound.kind)
-        return Stored(
-            message_id=msg.id,
-            text=text,
-            sender=identity.public_id,
-            chosen=identity.language if identity.language_chosen else None,
-            language=conv.language or identity.language,
-            awaiting=identity.awaiting,
+    async def accept(self, inbound: Inbound) -> Receipt:
+        """Store the message, to be answered through the outbox (``answer_later``).
+        Raises the database's error: the channel must not acknowledge the message then,
+        so that the platform delivers it again."""
+        return await self._db(
+            lambda session: inbox.store_inbound(
+                session, inbound=inbound, key=self._key, reply_later=True
+            )
         )
 
-    async def _handle(self, inbound: Inbound, stored: Stored) -> list[Outbound]:
-        msg_id, sender, chosen = stored.message_id, stored.sender, stored.chosen
-        conv_lang, awaiting = stored.language, stored.awaiting
-        cleaned = clean(stored.text, max_chars=self._max_chars)
-        text = cleaned.text
-
-        # 2. Language: an explicit choice by button or command wins and is remembered.
-        if text.startswith(LANGUAGE_PAYLOAD) and normalise_language(text[len(LANGUAGE_PAYLOAD) :]):
-            lang = normalise_language(text[len(LANGUAGE_PAYLOAD) :]) or DEFAULT_LANGUAGE
-            changed = [self._ui(lang, texts.LANGUAGE_CHANGED)]
-            return await self._reply(msg_id, "answered", changed, language=lang, chosen=True)
-
-        if text.startswith(VOTE_PAYLOAD):
-            vote = await self._vote(msg_id, text[len(VOTE_PAYLOAD) :], chosen or conv_lang)
-            if vote is not None:
-                return vote
-
-        if text.startswith(OFFICER_PAYLOAD) and self._answers is not None:
-            officer = self._officer_view(text[len(OFFICER_PAYLOAD) :].strip(), conv_lang, chosen)
-            if officer is not None:
-                return await self._reply(msg_id, "answered", [officer])
-
-        decision = langid.decide(
-            text, chosen=chosen, conversation=conv_lang, client=inbound.client_language
-        )
-        lang = decision.language
-        # Only a choice or a detection may change the conversation's language: a language
-        # taken from the conversation itself, written back, could undo a switch made
-        # meanwhile by another message of the same chat.
-        settles = decision.source in ("chosen", "detected")
-
-        command = account_commands.parse(text)
-        if command is not None:
-            return await self._account_command(msg_id, command, lang, settles)
-
-        # 3. Input we can answer without Rasa.
-        if inbound.kind not in ("text", "button"):
-            return await self._reply(
-                msg_id,
-                "rejected",
-                [self._ui(lang, texts.UNSUPPORTED_MEDIA)],
-                language=lang,
-                settles=settles,
-            )
-        if not text:
-            return await self._reply(
-                msg_id,
-                "rejected",
-                [self._ui(lang, texts.EMPTY_MESSAGE)],
-                language=lang,
-                settles=settles,
-            )
-        if not cleaned.has_words:
-            return await self._reply(
-                msg_id, "rejected", [self._ui(lang, texts.NO_WORDS)], language=lang, settles=settles
-            )
-        if awaiting is None and bare_number.is_bare_number(inbound.text):
-            # "123" alone is no question (Rasa took it for a ticket number); unless a
-            # question of ours just asked for a number, ask what it is about.
-            menu = (Button(title=gettext(lang, texts.MENU), payload="/help"),)
-            only_number = [self._ui(lang, texts.ONLY_A_NUMBER, menu)]
-            return await self._reply(
-                msg_id, "answered", only_number, language=lang, settles=settles
-            )
-
-        rasa_text = self._rasa_text(text)
-        notices: list[Outbound] = []
-        if cleaned.truncated:
-            notices.append(
-                Outbound(
-                    text=gettext(
-                        lang, texts.TOO_LONG, limit=format_decimal(self._max_chars, locale=lang)
-                    ),
-                    language=lang,
-                )
-            )
-
-        # 4. Ask Rasa.
+    async def answer_later(self, receipt: Receipt) -> None:
+        """Answer an accepted message (or make sure its chat's holder does)."""
+        if receipt.duplicate and receipt.status in FINAL:
+            return
+        deadline = time.monotonic() + self.timing.wait_s
         try:
-            turn = await self._rasa.send(
-                sender=sender,
-                text=rasa_text,
-                metadata={"language": lang, "channel": inbound.channel},
-            )
-        except AssistantUnavailable as exc:
-            log.warning("message %s unanswered: %s", msg_id, exc)
-            return await self._reply(
-                msg_id,
-                "unanswered",
-                [self._ui(lang, texts.UNAVAILABLE)],
-                language=lang,
-                settles=settles,
-            )
+            while True:
+                changed = self._changed(receipt.identity_id)
+                await self._try_drain(receipt.identity_id, until=receipt.message_id)
+                status = await self._db(lambda s: inbox.status_of(s, message_id=receipt.message_id))
+                if status is None or status in FINAL or time.monotonic() > deadline:
+                    # Past the deadline a holder in another process still has it; if
+                    # that process died, the sweeper answers it.
+                    return
+                await _wait(changed, self.timing.poll_s)
+        except SQLAlchemyError:
+            log.exception("database failure while answering message %s", receipt.message_id)
 
-        replies = notices + [
-            Outbound(text=r.text, language=turn.language or lang, buttons=r.buttons)
-            for r in turn.replies
-        ]
-        return await self._reply(
-            msg_id, "answered", replies, turn=turn, language=lang, settles=settles
+    async def recover(self) -> int:
+        """Answer the messages that a stopped process left waiting (the sweeper job):
+        through the outbox, since no request waits for them any more."""
+        now = utcnow()
+        left = await self._db(
+            lambda s: inbox.orphans(s, older_than=now - self.timing.orphan_after, now=now)
         )
+        chats: dict[int, list[int]] = {}
+        for orphan in left:
+            chats.setdefault(orphan.identity_id, []).append(orphan.message_id)
+        for identity_id, message_ids in chats.items():
 
-    async def _account_command(
-        self, msg_id: int, command: account_commands.Command, lang: str, settles: bool
-    ) -> list[Outbound]:
-        def run(session: Session) -> tuple[list[Outbound], bool]:
-            msg = session.get(Message, msg_id)
-            assert msg is not None
-            return account_commands.run(
-                session, identity=msg.conversation.identity, command=command, lang=lang
-            )
+            def reply_later(session: Session, ids: list[int] = message_ids) -> None:
+                inbox.mark_reply_later(session, message_ids=ids)
 
-        replies, transcript_kept = await self._db(run)
-        if not transcript_kept:
-            return replies  # forgotten: not even this exchange is stored
-        return await self._reply(msg_id, "answered", replies, language=lang, settles=settles)
+            await self._db(reply_later)
+            await self._try_drain(identity_id)
+        return len(left)
 
-    async def _vote(self, msg_id: int, args: str, lang: str | None) -> list[Outbound] | None:
-        """Store "helpful / not helpful" on an answer; "not helpful" offers a person.
+    # Turns, one chat at a time -----------------------------------------------------------
 
-        A vote counts only for an answer this chat was shown (its vote button was sent
-        to this chat identity), and only once per chat and topic: anyone can type a
-        "/vote" payload, and the counts guide the editors.
-        """
-        parts = args.split()
-        if len(parts) != 2 or not parts[0].startswith("faq_") or parts[1] not in ("1", "0"):
+    def _lease_and_next(self, session: Session, identity_id: int, owner: str) -> Pending | None:
+        """Take the chat's lease and its oldest waiting message; None when someone else
+        holds the lease (or, having taken it, when nothing waits: then it is released)."""
+        if not inbox.try_lease(
+            session, identity_id=identity_id, owner=owner, ttl=self.timing.lease, now=utcnow()
+        ):
             return None
-        topic, helpful = parts[0], parts[1] == "1"
-        lang = lang or DEFAULT_LANGUAGE
-        payload = f"{VOTE_PAYLOAD}{topic} {parts[1]}"
+        first = inbox.next_pending(session, identity_id=identity_id)
+        if first is None:
+            inbox.release_lease(session, identity_id=identity_id, owner=owner)
+        return first
 
-        def save(session: Session) -> str | None:
-            """The reason the vote is not counted, or None once it is stored."""
-            msg = session.get(Message, msg_id)
-            assert msg is not None
-            identity_id = msg.conversation.identity_id
-            # Checked and written under the identity's lock: a double tap counts once.
-            store.lock_identity(session, identity_id=identity_id)
-            if not store.was_shown_button(session, identity_id=identity_id, payload=payload):
-                return texts.VOTE_NOT_COUNTED
-            if store.has_voted(session, identity_id=identity_id, topic=topic):
-                return texts.ALREADY_RATED
-            store.record_vote(
-                session, identity_id=identity_id, topic=topic, language=lang, helpful=helpful
-            )
-            return None
+    async def _try_drain(self, identity_id: int, *, until: int | None = None) -> None:
+        owner = _owner()
+        first = await self._db(lambda s: self._lease_and_next(s, identity_id, owner))
+        if first is not None:
+            await self._drain(identity_id, owner, first, until=until)
 
-        refused = await self._db(save)
-        offer = [] if helpful else [self._ui(lang, texts.NOT_HELPFUL_REPLY)]
-        if refused is None:
-            thanks = [] if offer else [self._ui(lang, texts.THANKS_FOR_FEEDBACK)]
-            return await self._reply(msg_id, "answered", thanks + offer)
-        if refused == texts.ALREADY_RATED:
-            # Not counted again, but someone who now finds it unhelpful still gets a person.
-            return await self._reply(msg_id, "rejected", [self._ui(lang, refused), *offer])
-        return await self._reply(msg_id, "rejected", [self._ui(lang, refused)])
+    async def _drain(
+        self, identity_id: int, owner: str, first: Pending, *, until: int | None
+    ) -> None:
+        """With the chat's lease: answer its waiting messages, oldest first, until the
+        message ``until`` is answered (the caller's own: a request does not wait for
+        the messages sent after it; their own requests take the lease next) or, with
+        None, until none is left. The lease is released in the last turn's transaction."""
+        pending: Pending | None = first
+        try:
+            while pending is not None:
+                current = pending
+                outcome = await self._decide(current)
+                last = current.message_id == until
 
-    def _officer_view(
-        self, topic: str, conv_lang: str | None, chosen: str | None
-    ) -> Outbound | None:
-        """The answer in Chinese for an officer, under its title in the user's language."""
-        assert self._answers is not None
-        lang = chosen or conv_lang or DEFAULT_LANGUAGE
-        zh = self._answers.get(topic, "zh")
-        if zh is None or zh.language != "zh":
-            return None
-        own_title = self._answers.title(topic, lang)
-        return Outbound(text=f"{own_title}\n{zh.title}\n\n{zh.text}", language="zh")
+                def finish(
+                    session: Session, p: Pending = current, o: Outcome = outcome, stop: bool = last
+                ) -> Step:
+                    return self._finish(session, p, o, owner, stop=stop)
 
-    def _rasa_text(self, text: str) -> str:
-        """Known commands and button payloads go to Rasa as intents; anything else as text."""
-        first = text.split(maxsplit=1)[0].split("@", 1)[0].lower()
-        if first in COMMAND_INTENTS:
-            return "/" + COMMAND_INTENTS[first]
-        if text.startswith("/"):
-            intent = text[1:].split("{", 1)[0].strip()
-            if intent in self._intents:
-                # Only the intent: entities in a payload ("/link_account{...}") would set
-                # Rasa's slots straight from what the client sent. No button of ours has any.
-                return "/" + intent
-            # An unknown "/something" must not reach Rasa as an intent name.
-            return text.lstrip("/") or text
-        return text
-
-    async def _reply(
-        self,
-        msg_id: int,
-        status: str,
-        replies: list[Outbound],
-        turn: RasaTurn | None = None,
-        *,
-        language: str | None = None,
-        chosen: bool = False,
-        settles: bool = True,
-    ) -> list[Outbound]:
-        """Store the replies and the message's outcome, and the language decided for it
-        (in the same transaction: one database round trip per message after storing).
-
-        The conversation's language and what its last question awaited are written only
-        by the newest message that got this far: a slow answer to an older message must
-        not write its older state over a newer one's.
-        """
-
-        def save(session: Session) -> None:
-            msg = session.get(Message, msg_id)
-            assert msg is not None
-            conv = msg.conversation
-            # The identity's row first, as when a message is stored: transactions that
-            # update both lock them in one order, so two messages never deadlock.
-            store.lock_identity(session, identity_id=conv.identity_id)
-            identity = conv.identity
-            newest = not store.newer_answered_inbound(
-                session, conversation_id=conv.id, after=msg.id
-            )
-            msg.status = status
-            if language is not None:
-                msg.language = language
-                if chosen or (settles and newest) or conv.language is None:
-                    conv.language = identity.language = language
-                identity.language_chosen = identity.language_chosen or chosen
-            if turn is not None:
-                if turn.redact:
-                    # An answer to an identity question (card number, date of birth):
-                    # compared by the action server, never kept in the transcript.
-                    msg.text = store.REDACTED
-                msg.intent = turn.intent
-                msg.confidence = turn.confidence
-                if newest:
-                    identity.awaiting = turn.awaiting
-                msg.answer_language = turn.answer_language
-            for out in replies:
-                store.record_outbound(
-                    session,
-                    conversation=conv,
-                    text=out.text,
-                    language=out.language,
-                    reply_to=msg.id,
-                    buttons=[asdict(b) for b in out.buttons],
+                step = await self._db(finish)
+                pending = step.following
+                self._notify(identity_id)
+                if step.enqueued:
+                    self.on_outbox()
+        except BaseException:
+            # The lease is given back so that the chat is not blocked until it expires;
+            # the message stays "received" for a waiter or the sweeper to try again.
+            try:
+                await self._db(
+                    lambda s: inbox.release_lease(s, identity_id=identity_id, owner=owner)
                 )
+            except SQLAlchemyError:
+                log.warning("chat %s: lease not released; it expires by itself", identity_id)
+            self._notify(identity_id)
+            raise
 
-        await self._db(save)
-        return replies
+    async def _decide(self, pending: Pending) -> Outcome:
+        """What the chain makes of one message."""
+        lang = (
+            pending.chosen
+            or pending.language
+            or normalise_language(pending.client_language)
+            or DEFAULT_LANGUAGE
+        )
+        if utcnow() - pending.created_at > self.timing.max_age:
+            # Too old to answer as if nothing happened: say so, and ask again.
+            return Outcome("failed", [say(lang, texts.LATE_APOLOGY)], language=lang)
+        cleaned = clean(pending.text, max_chars=self._max_chars)
+        turn = Turn(
+            message_id=pending.message_id,
+            identity_id=pending.identity_id,
+            channel=pending.channel,
+            kind=pending.kind,
+            text=cleaned.text,
+            truncated=cleaned.truncated,
+            has_words=cleaned.has_words,
+            sender=pending.sender,
+            chosen=pending.chosen,
+            conversation_language=pending.language,
+            client_language=pending.client_language,
+            awaiting=pending.awaiting,
+            mode=pending.mode,
+            received_at=pending.created_at,
+            language=lang,
+        )
+        try:
+            for handler in self._handlers:
+                outcome = await handler(turn)
+                if outcome is not None:
+                    return outcome
+            return await self._last(turn)
+        except SQLAlchemyError:
+            raise  # the database is down: the message waits for it (see receive)
+        except Exception:
+            # A bug in a handler must not block the chat's later messages.
+            log.exception("message %s: a handler failed", pending.message_id)
+            return Outcome("failed", [say(turn.language, texts.UNAVAILABLE)], language=lang)
+
+    def _finish(
+        self, session: Session, pending: Pending, outcome: Outcome, owner: str, *, stop: bool
+    ) -> Step:
+        """Store one message's outcome and replies, in one transaction with the chat's
+        state; return the chat's next waiting message, or (none, or ``stop``) release
+        the lease."""
+        identity_id = pending.identity_id
+        if not inbox.renew_lease(
+            session, identity_id=identity_id, owner=owner, ttl=self.timing.lease, now=utcnow()
+        ):
+            # Held so long that the lease expired and another process took the chat:
+            # it answers this message; storing ours too would answer it twice.
+            log.warning("message %s: lease lost, its outcome dropped", pending.message_id)
+            return Step(None, False)
+        identity = session.get(ChatIdentity, identity_id)
+        assert identity is not None
+        replies = outcome.replies
+        msg = session.get(Message, pending.message_id) if outcome.transcript_kept else None
+        enqueued = False
+        if msg is not None and msg.status == "received":
+            if outcome.by_bot and identity.mode != BOT:
+                # A person took the chat while Rasa was thinking: the bot stays silent.
+                outcome = Outcome("with_staff", language=outcome.language, report=outcome.report)
+                replies = []
+            self._store_outcome(session, msg, identity, outcome)
+            for i, out in enumerate(replies):
+                buttons = [{"title": b.title, "payload": b.payload} for b in out.buttons]
+                if pending.reply_later:
+                    outbox.to_chat(
+                        session,
+                        key=f"reply:{msg.id}:{i}",
+                        identity=identity,
+                        kind="reply",
+                        text=out.text,
+                        language=out.language,
+                        buttons=buttons,
+                        reply_to=msg.id,
+                        conversation_id=msg.conversation_id,
+                    )
+                    enqueued = True
+                else:
+                    store.record_outbound(
+                        session,
+                        conversation_id=msg.conversation_id,
+                        text=out.text,
+                        language=out.language,
+                        reply_to=msg.id,
+                        buttons=buttons,
+                    )
+        elif not outcome.transcript_kept:
+            # "Forget me": the message and the transcript are gone; the confirmation is
+            # still owed to the user.
+            if pending.reply_later:
+                for i, out in enumerate(replies):
+                    outbox.to_chat(
+                        session,
+                        key=f"reply:{pending.message_id}:{i}",
+                        identity=identity,
+                        kind="reply",
+                        text=out.text,
+                        language=out.language,
+                    )
+                    enqueued = True
+        else:
+            log.warning("message %s was handled already; outcome dropped", pending.message_id)
+            replies = []
+        self._remember(pending.message_id, replies)
+        following = None if stop else inbox.next_pending(session, identity_id=identity_id)
+        if following is None:
+            inbox.release_lease(session, identity_id=identity_id, owner=owner)
+        return Step(following, enqueued)
+
+    @staticmethod
+    def _store_outcome(
+        session: Session, msg: Message, identity: ChatIdentity, outcome: Outcome
+    ) -> None:
+        conv = msg.conversation
+        msg.status = outcome.status
+        if outcome.language is not None:
+            msg.language = outcome.language
+            # Only a choice or a detection may change the conversation's language: one
+            # taken from the conversation itself must not undo a switch.
+            if outcome.chosen or outcome.settles or conv.language is None:
+                conv.language = identity.language = outcome.language
+            identity.language_chosen = identity.language_chosen or outcome.chosen
+        report = outcome.report
+        if report is not None:
+            if report.redact:
+                # An answer to an identity question (card number, date of birth):
+                # compared by the action server, never kept in the transcript.
+                msg.text = store.REDACTED
+            msg.intent = report.intent
+            msg.confidence = report.confidence
+            msg.answer_language = report.answer_language
+            identity.awaiting = report.awaiting
+
+    # Waiting for a reply ----------------------------------------------------------------
+
+    async def _wait_for(self, receipt: Receipt, lang: str) -> Result:
+        """The message's replies once it is handled, here or by another process; after
+        ``wait_s`` the replies go to the outbox instead and the caller is told so."""
+        deadline = time.monotonic() + self.timing.wait_s
+        while True:
+            changed = self._changed(receipt.identity_id)
+            if receipt.message_id in self._results:
+                replies = self._results.pop(receipt.message_id)
+                return Result(receipt.message_id, "answered", replies, receipt.duplicate)
+            status = await self._db(lambda s: inbox.status_of(s, message_id=receipt.message_id))
+            if status is None:
+                return Result(receipt.message_id, "forgotten", [], receipt.duplicate)
+            if status in FINAL:
+                replies = await self._db(lambda s: _stored_replies(s, receipt.message_id))
+                return Result(receipt.message_id, status, replies, receipt.duplicate)
+            if time.monotonic() > deadline:
+                moved = await self._db(
+                    lambda s: inbox.reply_later_if_waiting(s, message_id=receipt.message_id)
+                )
+                if moved:
+                    notice = [say(lang, texts.STILL_WORKING)]
+                    return Result(receipt.message_id, "received", notice, receipt.duplicate)
+                continue  # handled just now: its replies are stored
+            await _wait(changed, self.timing.poll_s)
+            await self._try_drain(receipt.identity_id, until=receipt.message_id)
+
+    def _changed(self, identity_id: int) -> asyncio.Event:
+        """Set when a turn of this chat ends in this process."""
+        return self._wakeups.setdefault(identity_id, asyncio.Event())
+
+    def _notify(self, identity_id: int) -> None:
+        event = self._wakeups.pop(identity_id, None)
+        if event is not None:
+            event.set()
+
+    def _remember(self, message_id: int, replies: list[Outbound]) -> None:
+        self._results[message_id] = replies
+        while len(self._results) > 512:  # results no one in this process waited for
+            self._results.popitem(last=False)
+
+
+def _owner() -> str:
+    return uuid.uuid4().hex
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout)
+
+
+def _stored_replies(session: Session, message_id: int) -> list[Outbound]:
+    return [
+        Outbound(
+            text=m.text,
+            language=m.language or DEFAULT_LANGUAGE,
+            buttons=tuple(
+                Button(title=str(b.get("title", "")), payload=str(b.get("payload", "")))
+                for b in m.buttons or []
+                if isinstance(b, dict)
+            ),
+        )
+        for m in inbox.replies_to(session, message_id=message_id)
+    ]

@@ -7,13 +7,14 @@ without "Authorization: Bearer <RASA_TOKEN>".
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from bot.errors import NoReply, RasaUnavailable
-from bot.messages import Button
+from bot.messages import Button, Outbound
+from bot.protocol import METADATA_CHANNEL, METADATA_LANGUAGE, TurnReport, parse_bot_messages
 
 log = logging.getLogger(__name__)
 
@@ -21,57 +22,30 @@ CHANNEL = "/webhooks/gateway"
 WEBHOOK_PATH = f"{CHANNEL}/webhook"
 
 
-@dataclass(frozen=True)
-class RasaReply:
-    text: str
-    buttons: tuple[Button, ...] = ()
-
-
 @dataclass
 class RasaTurn:
-    replies: list[RasaReply] = field(default_factory=list)
-    # What the actions report about the turn (see actions/common.py: report_turn).
-    intent: str | None = None
-    confidence: float | None = None
-    language: str | None = None
-    answer_language: str | None = None
-    # The user's message answered an identity question: keep it out of the transcript.
-    redact: bool = False
-    # What the last question asked for ("card_number"), see bot.pipeline.assistant.
-    awaiting: str | None = None
+    """Rasa's answer to one message: the replies for the user and the actions' report."""
+
+    replies: list[Outbound]
+    report: TurnReport
 
 
-def parse_webhook_response(body: Any) -> RasaTurn:
+def parse_webhook_response(body: Any, *, language: str) -> RasaTurn:
+    """The replies (in the language the actions answered in, else ``language``) and the
+    turn report, from the body of Rasa's REST channel (bot.protocol)."""
     if not isinstance(body, list):
         raise RasaUnavailable(f"unexpected REST channel body: {type(body).__name__}")
-    turn = RasaTurn()
-    for item in body:
-        if not isinstance(item, dict):
-            continue
-        custom = item.get("custom")
-        if isinstance(custom, dict) and custom.get("redact") is True:
-            turn.redact = True  # sent by actions/linking.py with an identity answer
-            continue
-        if isinstance(custom, dict) and isinstance(custom.get("turn"), dict):
-            meta = custom["turn"]
-            turn.intent = meta.get("intent")
-            conf = meta.get("confidence")
-            turn.confidence = float(conf) if isinstance(conf, int | float) else None
-            turn.language = meta.get("language")
-            turn.answer_language = meta.get("answer_language")
-            awaiting = meta.get("awaiting")
-            turn.awaiting = awaiting if isinstance(awaiting, str) else None
-            continue
-        text = item.get("text")
-        if not isinstance(text, str) or not text:
-            continue
-        buttons = tuple(
-            Button(title=str(b.get("title", "")), payload=str(b.get("payload", "")))
-            for b in item.get("buttons") or []
-            if isinstance(b, dict) and b.get("payload")
+    parsed = parse_bot_messages(body)
+    lang = parsed.report.language or language
+    replies = [
+        Outbound(
+            text=r.text,
+            language=lang,
+            buttons=tuple(Button(title=t, payload=p) for t, p in r.buttons),
         )
-        turn.replies.append(RasaReply(text=text, buttons=buttons))
-    return turn
+        for r in parsed.replies
+    ]
+    return RasaTurn(replies=replies, report=parsed.report)
 
 
 class RasaClient:
@@ -99,7 +73,8 @@ class RasaClient:
             return "unreachable"
         return "ok" if resp.status_code == 200 else f"HTTP {resp.status_code}"
 
-    async def send(self, *, sender: str, text: str, metadata: dict[str, Any]) -> RasaTurn:
+    async def send(self, *, sender: str, text: str, language: str, channel: str) -> RasaTurn:
+        metadata = {METADATA_LANGUAGE: language, METADATA_CHANNEL: channel}
         try:
             resp = await self._client.post(
                 WEBHOOK_PATH,
@@ -115,7 +90,7 @@ class RasaClient:
             body = resp.json()
         except ValueError as exc:
             raise RasaUnavailable("Rasa server sent invalid JSON") from exc
-        turn = parse_webhook_response(body)
+        turn = parse_webhook_response(body, language=language)
         if not turn.replies:
             # Every action of ours utters something; silence means an action failed
             # (typically: the action server is down) and Rasa logged it.

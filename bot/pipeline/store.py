@@ -20,6 +20,14 @@ REDACTED = "[identity details, not kept]"
 CONVERSATION_IDLE = timedelta(hours=12)
 
 
+def find_identity(session: Session, *, channel: str, external_id: str) -> ChatIdentity | None:
+    return session.scalar(
+        select(ChatIdentity).where(
+            ChatIdentity.channel == channel, ChatIdentity.external_id == external_id
+        )
+    )
+
+
 def get_or_create_identity(
     session: Session, *, channel: str, external_id: str, client_language: str | None = None
 ) -> ChatIdentity:
@@ -39,6 +47,8 @@ def get_or_create_identity(
     if client_language:
         identity.client_language = client_language[:16]
     identity.last_seen_at = utcnow()
+    # A user who writes can be written to again, whatever a platform said before.
+    identity.blocked_at = None
     session.flush()
     return identity
 
@@ -74,9 +84,23 @@ def storable(text: str) -> str:
 
 
 def record_inbound(
-    session: Session, *, conversation: Conversation, text: str, kind: str
+    session: Session,
+    *,
+    conversation: Conversation,
+    text: str,
+    kind: str,
+    status: str = "received",
 ) -> Message:
-    msg = Message(conversation_id=conversation.id, direction="in", text=storable(text), kind=kind)
+    """An inbound message written directly (demo data, tests); the gateway's own way in
+    is bot.pipeline.inbox.store_inbound, which also de-duplicates."""
+    msg = Message(
+        conversation_id=conversation.id,
+        identity_id=conversation.identity_id,
+        direction="in",
+        text=storable(text),
+        kind=kind,
+        status=status,
+    )
     session.add(msg)
     session.flush()
     return msg
@@ -85,14 +109,14 @@ def record_inbound(
 def record_outbound(
     session: Session,
     *,
-    conversation: Conversation,
+    conversation_id: int,
     text: str,
     language: str,
     reply_to: int | None,
     buttons: Sequence[dict[str, Any]] | None = None,
 ) -> Message:
     msg = Message(
-        conversation_id=conversation.id,
+        conversation_id=conversation_id,
         direction="out",
         text=text,
         kind="text",
@@ -119,11 +143,12 @@ def transcript(session: Session, *, channel: str, external_id: str) -> list[Mess
     )
 
 
-def unanswered(session: Session) -> list[Message]:
+def failed(session: Session) -> list[Message]:
+    """Inbound messages that ended ``failed``: the user got an apology, staff should look."""
     return list(
         session.scalars(
             select(Message)
-            .where(Message.direction == "in", Message.status == "unanswered")
+            .where(Message.direction == "in", Message.status == "failed")
             .order_by(Message.id)
         )
     )
@@ -150,22 +175,6 @@ def lock_identity(session: Session, *, identity_id: int) -> None:
         .values(last_seen_at=ChatIdentity.last_seen_at)
         .execution_options(synchronize_session=False)
     )
-
-
-def newer_answered_inbound(session: Session, *, conversation_id: int, after: int) -> bool:
-    """Whether a message of this conversation sent after message ``after`` has already
-    been handled (its language is stored with its outcome)."""
-    found = session.scalar(
-        select(Message.id)
-        .where(
-            Message.conversation_id == conversation_id,
-            Message.direction == "in",
-            Message.id > after,
-            Message.language.is_not(None),
-        )
-        .limit(1)
-    )
-    return found is not None
 
 
 def _like_literal(text: str) -> str:

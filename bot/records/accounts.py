@@ -36,6 +36,8 @@ from bot.db.models import (
     TravelDocument,
     utcnow,
 )
+from bot.protocol import AWAITING_CARD
+from bot.records.alerts import open_alerts, raise_alert
 from bot.records.references import (
     CARD,
     birth_matches,
@@ -46,7 +48,14 @@ from bot.records.references import (
 )
 
 # Kept importable from here: older callers and tests name them bot.records.accounts.*.
-__all__ = ["CARD_REF_TOKEN", "card_reference", "card_reference_in", "replace_card_number"]
+__all__ = [
+    "CARD_REF_TOKEN",
+    "card_reference",
+    "card_reference_in",
+    "open_alerts",
+    "raise_alert",
+    "replace_card_number",
+]
 CARD_REF_TOKEN = CARD
 
 log = logging.getLogger(__name__)
@@ -77,7 +86,7 @@ FAILURE_WINDOW = LIMITS.window
 def replace_card_number(text: str, *, key: bytes) -> str | None:
     """The text with its card number replaced by the number's reference, or None when it
     holds none (bot.records.references.protect does this and more for every message)."""
-    replaced = protect(text, key=key, awaiting="card_number")
+    replaced = protect(text, key=key, awaiting=AWAITING_CARD)
     return replaced if CARD in replaced else None
 
 
@@ -249,16 +258,19 @@ def attempt_link(
     )
     session.flush()
     at_card = card_failures(session, refs=refs, now=now, limits=limits)
-    hours = f"{limits.window.total_seconds() / 3600:.0f} hours"
+    hours = f"{limits.window.total_seconds() / 3600:.0f}"
     if at_card == limits.per_card:
         # Counted under the card's lock: this attempt is the one that crossed the line.
         raise_alert(
             session,
             kind="card_lockout",
             identity_id=identity.id,
-            details=f"{at_card} failed attempts at one card (reference {card_ref[:10]}) "
-            f"from {_chats_at(session, refs=refs, now=now, limits=limits)} chats in {hours}; "
-            "the card is locked against new links",
+            params={
+                "failures": at_card,
+                "ref": card_ref[:10],
+                "chats": _chats_at(session, refs=refs, now=now, limits=limits),
+                "hours": hours,
+            },
             now=now,
         )
     failures = recent_failures(session, identity_id=identity.id, now=now, limits=limits)
@@ -267,8 +279,12 @@ def attempt_link(
             session,
             kind="link_lockout",
             identity_id=identity.id,
-            details=f"{failures} failed attempts to link {identity.channel} chat "
-            f"{identity.public_id[:8]} in {hours}; locked",
+            params={
+                "failures": failures,
+                "channel": identity.channel,
+                "chat": identity.public_id[:8],
+                "hours": hours,
+            },
             now=now,
         )
         return LinkResult("locked")
@@ -299,36 +315,8 @@ def _alert_pause_once(session: Session, *, now: dt.datetime, failures: int) -> N
     )
     if not recent:
         raise_alert(
-            session,
-            kind="link_paused",
-            identity_id=None,
-            details=f"{failures} failed attempts to link in the last hour, from any chats; "
-            "linking is paused for everyone until the count falls",
-            now=now,
+            session, kind="link_paused", identity_id=None, params={"failures": failures}, now=now
         )
-
-
-def raise_alert(
-    session: Session,
-    *,
-    kind: str,
-    identity_id: int | None,
-    details: str,
-    now: dt.datetime | None = None,
-) -> None:
-    session.add(
-        StaffAlert(kind=kind, identity_id=identity_id, details=details, created_at=now or utcnow())
-    )
-    session.flush()
-    log.warning("staff alert %s: %s", kind, details)
-
-
-def open_alerts(session: Session) -> list[StaffAlert]:
-    return list(
-        session.scalars(
-            select(StaffAlert).where(StaffAlert.resolved_at.is_(None)).order_by(StaffAlert.id)
-        )
-    )
 
 
 def unlink(session: Session, *, identity: ChatIdentity) -> bool:

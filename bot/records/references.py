@@ -16,7 +16,8 @@ What is replaced: every card and passport number, wherever it is typed; a date w
 link form waits for an answer (``awaiting`` is one of LINK_AWAITING) or when the same
 message holds a card or passport number. Other dates ("my visa ends on 10 December")
 stay as typed. Both sides import this module: the gateway to replace, the actions to
-read the references back.
+read the references back. The tokens' format is part of the gateway-actions
+contract (bot.protocol).
 """
 
 from __future__ import annotations
@@ -25,6 +26,18 @@ import datetime as dt
 import re
 import unicodedata
 
+from bot.protocol import (
+    AWAITING_CARD,
+    AWAITING_PASSPORT,
+    BIRTH,
+    CARD,
+    INVALID,
+    LINK_AWAITING,
+    PASSPORT,
+    birth_token,
+    card_token,
+    passport_token,
+)
 from bot.records.registry.secrets import (
     birth_date_hash,
     digits_hash,
@@ -34,16 +47,9 @@ from bot.records.registry.secrets import (
 )
 from rasa_addons.entities import extract
 
-CARD, PASSPORT, BIRTH = "cardref:", "passref:", "dobref:"
-INVALID = "invalid"
-# What the link form's questions ask for (identity.awaiting, set by actions/linking.py).
-LINK_AWAITING = frozenset({"card_number", "date_of_birth", "passport_last4"})
-EARLIEST_BIRTH = dt.date(1900, 1, 1)
+__all__ = ["BIRTH", "CARD", "INVALID", "LINK_AWAITING", "PASSPORT"]
 
-_HEX = "[0-9a-f]{64}"
-_CARD_REF = re.compile(rf"(?<![\w:])cardref:([nd]:{_HEX})(?![0-9a-f])")
-_PASSPORT_REF = re.compile(rf"(?<![\w:])passref:([pl]:{_HEX})(?![0-9a-f])")
-_BIRTH_REF = re.compile(rf"(?<![\w:])dobref:({INVALID}|{_HEX}(?:\|{_HEX})?)(?![0-9a-f|])")
+EARLIEST_BIRTH = dt.date(1900, 1, 1)
 _WHOLE_CARD = re.compile(r"^[A-Z]{0,3}\d{8,18}$")
 _WHOLE_LAST4 = re.compile(r"^(?=.*\d)[A-Z0-9]{4,12}$")
 # A card number whose letter prefix is typed in lower case and joined to the digits
@@ -100,10 +106,10 @@ def protect(text: str, *, key: bytes, awaiting: str | None, today: dt.date | Non
     still reads the words around them."""
     norm = unicodedata.normalize("NFKC", text)
     whole = normalise_number(norm)
-    if awaiting == "card_number" and _WHOLE_CARD.match(whole):
+    if awaiting == AWAITING_CARD and _WHOLE_CARD.match(whole):
         return CARD + card_reference(whole, key=key)
     found = extract(norm)
-    if awaiting == "passport_last4" and not found and _WHOLE_LAST4.match(whole):
+    if awaiting == AWAITING_PASSPORT and not found and _WHOLE_LAST4.match(whole):
         return PASSPORT + last4_reference(whole, key=key)
     spans: list[tuple[int, int, str]] = []
     for e in found:
@@ -130,9 +136,9 @@ def protect(text: str, *, key: bytes, awaiting: str | None, today: dt.date | Non
 def card_reference_in(text: str, *, key: bytes) -> str | None:
     """The card reference in an answer: put there by the gateway, or typed as a number
     (the action server may be asked by something other than our gateway, e.g. tests)."""
-    token = _CARD_REF.search(text)
+    token = card_token(text)
     if token:
-        return token.group(1)
+        return token
     whole = normalise_number(text)
     if _WHOLE_CARD.match(whole):
         return card_reference(whole, key=key)
@@ -142,18 +148,18 @@ def card_reference_in(text: str, *, key: bytes) -> str | None:
 
 def birth_reference_in(text: str, *, key: bytes, today: dt.date | None = None) -> str | None:
     """The date-of-birth reference in an answer (``INVALID`` for an impossible date)."""
-    token = _BIRTH_REF.search(text)
+    token = birth_token(text)
     if token:
-        return token.group(1)
+        return token
     dates = [e.value for e in extract(text) if e.entity == "date"]
     return birth_reference(dates[0], key=key, today=today) if dates else None
 
 
 def passport_reference_in(text: str, *, key: bytes) -> str | None:
     """The passport reference in an answer: the whole number, or its last four."""
-    token = _PASSPORT_REF.search(text)
+    token = passport_token(text)
     if token:
-        return token.group(1)
+        return token
     typed = normalise_number(text)
     if typed.isalnum() and 4 <= len(typed) <= 12:
         return last4_reference(typed, key=key)

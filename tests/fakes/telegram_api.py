@@ -2,7 +2,10 @@
 
 python-telegram-bot runs unmodified against it (base_url points here), so tests
 exercise the real client: polling with getUpdates, sendMessage, sendChatAction,
-answerCallbackQuery and setMyCommands. Tests push updates and read what the bot sent.
+answerCallbackQuery, setMyCommands, and the webhook's setWebhook, getWebhookInfo and
+deleteWebhook. Tests push updates (or build them, to post to the gateway's webhook),
+read what the bot sent, and make sendMessage fail the way Telegram does: flood control
+(429 with retry_after), a user who blocked the bot (403), a server error (500).
 """
 
 from __future__ import annotations
@@ -36,6 +39,14 @@ class FakeTelegram:
         self._updates: list[dict[str, Any]] = []
         self._next_update_id = 1
         self._next_message_id = 100
+        # Answers sendMessage gives before it succeeds again: (HTTP status, description,
+        # retry_after or None), consumed one per call.
+        self.send_failures: list[tuple[int, str, int | None]] = []
+        # Chats whose user blocked the bot: sendMessage answers 403 every time.
+        self.blocked: set[int] = set()
+        # (monotonic time, chat id) of every sendMessage that succeeded.
+        self.delivered: list[tuple[float, int]] = []
+        self.webhook: dict[str, Any] = {"url": ""}
         self.app = Starlette(
             routes=[Route("/bot{token}/{method}", self.handle, methods=["GET", "POST"])]
         )
@@ -70,6 +81,29 @@ class FakeTelegram:
             }
         )
 
+    def update(
+        self, user_id: int, text: str, *, language_code: str | None = None
+    ) -> dict[str, Any]:
+        """A text update with a new update_id, not queued: for posting to a webhook."""
+        update = {"message": self._message(user_id, text=text, language_code=language_code)}
+        update["update_id"] = self._next_update_id
+        self._next_update_id += 1
+        return update
+
+    def photo_update(self, user_id: int, caption: str) -> dict[str, Any]:
+        msg = self._message(user_id)
+        msg["caption"] = caption
+        msg["photo"] = [
+            {"file_id": "AgACAgIAAxk", "file_unique_id": "AQAD", "width": 90, "height": 90}
+        ]
+        update = {"message": msg, "update_id": self._next_update_id}
+        self._next_update_id += 1
+        return update
+
+    def push_photo(self, user_id: int, caption: str) -> None:
+        update = self.photo_update(user_id, caption)
+        self._updates.append(update)
+
     def sent(self, method: str) -> list[dict[str, Any]]:
         return [params for name, params in self.calls if name == method]
 
@@ -95,11 +129,45 @@ class FakeTelegram:
         if method == "getUpdates":
             return self._ok(await self._get_updates(params))
         if method == "sendMessage":
-            msg = self._message(int(params["chat_id"]), text=params.get("text", ""), from_bot=True)
-            return self._ok(msg)
-        if method in {"sendChatAction", "answerCallbackQuery", "setMyCommands", "deleteWebhook"}:
+            return self._send_message(params)
+        if method == "setWebhook":
+            self.webhook = {
+                "url": params.get("url", ""),
+                "has_custom_certificate": False,
+                "pending_update_count": 0,
+                "max_connections": int(params.get("max_connections") or 40),
+                "allowed_updates": params.get("allowed_updates") or [],
+                "secret_token": params.get("secret_token"),
+            }
+            return self._ok(True)
+        if method == "getWebhookInfo":
+            info = {k: v for k, v in self.webhook.items() if k != "secret_token"}
+            info.setdefault("has_custom_certificate", False)
+            info.setdefault("pending_update_count", len(self._updates))
+            return self._ok(info)
+        if method == "deleteWebhook":
+            self.webhook = {"url": ""}
+            return self._ok(True)
+        if method in {"sendChatAction", "answerCallbackQuery", "setMyCommands"}:
             return self._ok(True)
         return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
+
+    def _send_message(self, params: dict[str, Any]) -> JSONResponse:
+        chat_id = int(params["chat_id"])
+        if chat_id in self.blocked:
+            return self._error(403, "Forbidden: bot was blocked by the user")
+        if self.send_failures:
+            status, description, retry_after = self.send_failures.pop(0)
+            return self._error(status, description, retry_after=retry_after)
+        self.delivered.append((time.monotonic(), chat_id))
+        return self._ok(self._message(chat_id, text=params.get("text", ""), from_bot=True))
+
+    @staticmethod
+    def _error(status: int, description: str, *, retry_after: int | None = None) -> JSONResponse:
+        body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+        if retry_after is not None:
+            body["parameters"] = {"retry_after": retry_after}
+        return JSONResponse(body, status)
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset") or 0)

@@ -20,7 +20,7 @@ from bot.nlu.rasa_runtime import domain_intents
 from bot.pipeline import store
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.rasa_client import RasaClient
-from tests.helpers import REGISTRY_KEY
+from tests.helpers import REGISTRY_KEY, new_id
 from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
@@ -107,7 +107,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 async def say(assistant: Assistant, user: str, text: str, kind: str = "text") -> list[Outbound]:
     return await assistant.handle(
-        Inbound(channel="webchat", external_id=user, text=text, kind=kind)
+        Inbound(message_id=new_id(), channel="webchat", external_id=user, text=text, kind=kind)
     )  # type: ignore[arg-type]
 
 

@@ -28,6 +28,7 @@ from bot.pipeline import store
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.rasa_client import RasaClient
 from bot.records import accounts, references
+from tests.helpers import new_id
 from tests.integration.conftest import Stack
 from tests.people import AHMED, OLGA, PEOPLE, TWIN_A, TWIN_B, Person, registry_key
 
@@ -70,7 +71,7 @@ class Chat:
 
     async def say(self, text: str) -> list[str]:
         replies: list[Outbound] = await self.assistant.handle(
-            Inbound(channel="webchat", external_id=self.user, text=text)
+            Inbound(message_id=new_id(), channel="webchat", external_id=self.user, text=text)
         )
         self.last = replies
         return [r.text for r in replies]

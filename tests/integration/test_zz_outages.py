@@ -17,7 +17,7 @@ from bot.nlu.rasa_runtime import domain_intents
 from bot.pipeline import store
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.rasa_client import RasaClient
-from tests.helpers import REGISTRY_KEY
+from tests.helpers import REGISTRY_KEY, new_id
 from tests.integration.conftest import Stack
 
 pytestmark = pytest.mark.integration
@@ -63,7 +63,7 @@ async def test_action_server_then_rasa_down(
 
     async def ask(text: str) -> str:
         (reply,) = await assistant.handle(
-            Inbound(channel="webchat", external_id="outage", text=text)
+            Inbound(message_id=new_id(), channel="webchat", external_id="outage", text=text)
         )
         return reply.text
 
@@ -99,7 +99,7 @@ async def test_action_server_then_rasa_down(
             for m in store.transcript(s, channel="webchat", external_id="outage")
             if m.direction == "in"
         ]
-    assert [m.status for m in inbound] == ["answered", "unanswered", "unanswered"]
+    assert [m.status for m in inbound] == ["answered", "failed", "failed"]
     assert [m.text for m in inbound][1:] == [
         "А как зарегистрироваться в полиции?",
         "Где находится сервисный центр?",

@@ -17,11 +17,14 @@ from bot.pipeline import account_commands, store
 from bot.pipeline.assistant import Assistant
 from bot.records import accounts, references
 from tests.conftest import FakeRasa
+from tests.helpers import new_id
 from tests.people import AHMED, load_people, registry_key
 
 
 async def say(assistant: Assistant, text: str, user: str = "u1") -> list[Outbound]:
-    return await assistant.handle(Inbound(channel="telegram", external_id=user, text=text))
+    return await assistant.handle(
+        Inbound(message_id=new_id(), channel="telegram", external_id=user, text=text)
+    )
 
 
 def identity(sessions: sessionmaker[Session], user: str = "u1") -> ChatIdentity:

@@ -36,7 +36,7 @@ def chat_with_transcript(s: Session, external_id: str, lines: int) -> ChatIdenti
     for i in range(lines):
         question = store.record_inbound(s, conversation=conversation, text=f"q{i}", kind="text")
         store.record_outbound(
-            s, conversation=conversation, text=f"a{i}", language="en", reply_to=question.id
+            s, conversation_id=conversation.id, text=f"a{i}", language="en", reply_to=question.id
         )
     return identity
 
@@ -146,7 +146,7 @@ def test_staff_alert_names_the_chat_and_is_logged(
 ) -> None:
     with transaction(sessions) as s:
         identity = store.get_or_create_identity(s, channel="telegram", external_id="77")
-        with caplog.at_level(logging.WARNING, logger="bot.records.accounts"):
+        with caplog.at_level(logging.WARNING, logger="bot.records.alerts"):
             accounts.raise_alert(s, kind="link_lockout", identity_id=identity.id, details="why")
         alert = s.scalars(select(StaffAlert)).one()
         assert (alert.kind, alert.identity_id, alert.details) == (
@@ -155,7 +155,7 @@ def test_staff_alert_names_the_chat_and_is_logged(
             "why",
         )
         assert accounts.open_alerts(s) == [alert]
-    assert [r.getMessage() for r in caplog.records if r.name == "bot.records.accounts"] == [
+    assert [r.getMessage() for r in caplog.records if r.name == "bot.records.alerts"] == [
         "staff alert link_lockout: why"
     ]
     with sessions() as s:

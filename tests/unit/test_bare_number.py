@@ -13,8 +13,9 @@ from bot.db.models import ChatIdentity, Message
 from bot.i18n import gettext
 from bot.messages import Inbound
 from bot.pipeline.assistant import Assistant
-from bot.pipeline.bare_number import is_bare_number
+from bot.pipeline.handlers.bare_number import is_bare_number
 from tests.conftest import FakeRasa
+from tests.helpers import new_id
 
 BARE = [
     "123",
@@ -44,7 +45,9 @@ def test_numbers_with_words_or_other_signs_are_not_bare(text: str) -> None:
 
 
 def inbound(text: str, *, client: str | None = None) -> Inbound:
-    return Inbound(channel="webchat", external_id="u1", text=text, client_language=client)
+    return Inbound(
+        message_id=new_id(), channel="webchat", external_id="u1", text=text, client_language=client
+    )
 
 
 def set_awaiting(sessions: sessionmaker[Session], awaiting: str) -> None:

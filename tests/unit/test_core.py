@@ -14,14 +14,19 @@ from bot.messages import Inbound
 from bot.pipeline import store
 from bot.pipeline.assistant import Assistant
 from tests.conftest import FakeRasa
-from tests.helpers import REGISTRY_KEY
+from tests.helpers import REGISTRY_KEY, new_id
 
 
 def inbound(
     text: str, *, user: str = "u1", kind: str = "text", client: str | None = None
 ) -> Inbound:
     return Inbound(
-        channel="webchat", external_id=user, text=text, kind=kind, client_language=client
+        message_id=new_id(),
+        channel="webchat",
+        external_id=user,
+        text=text,
+        kind=kind,
+        client_language=client,
     )  # type: ignore[arg-type]
 
 
@@ -116,7 +121,7 @@ async def test_rasa_down_gives_unavailable_and_keeps_message(
     fake_rasa.handler = refuse
     replies = await assistant.handle(inbound("¿Cómo renuevo mi visado de negocios?", client="ru"))
     stored = messages(sessions)
-    assert stored[0].status == "unanswered"
+    assert stored[0].status == "failed"
     # In the message's language (detected), not the client's: the expected text is fixed.
     assert replies[0].language == "es"
     assert replies[0].text == gettext("es", texts.UNAVAILABLE, hotline="12367")
@@ -130,7 +135,7 @@ async def test_action_server_down_gives_unavailable_in_user_language(
     replies = await assistant.handle(inbound("签证到期了怎么延期？"))
     assert replies[0].language == "zh"
     assert replies[0].text == gettext("zh", texts.UNAVAILABLE, hotline="12367")
-    assert messages(sessions)[0].status == "unanswered"
+    assert messages(sessions)[0].status == "failed"
 
 
 async def test_rasa_server_error_is_unavailable(
@@ -138,7 +143,7 @@ async def test_rasa_server_error_is_unavailable(
 ) -> None:
     fake_rasa.handler = lambda _body: httpx.Response(500, text="boom")
     await assistant.handle(inbound("hello there, visa question"))
-    assert messages(sessions)[0].status == "unanswered"
+    assert messages(sessions)[0].status == "failed"
 
 
 async def test_short_latin_messages_never_switch_language_but_a_script_does(

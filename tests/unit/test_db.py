@@ -28,7 +28,7 @@ def test_identity_conversation_messages_roundtrip(sessions: sessionmaker[Session
         msg_in = store.record_inbound(s, conversation=conv, text="مرحبا 👋 \x00", kind="text")
         store.record_outbound(
             s,
-            conversation=conv,
+            conversation_id=conv.id,
             text="أهلا",
             language="ar",
             reply_to=msg_in.id,
@@ -62,8 +62,8 @@ def test_demo_data_seeds_an_empty_database_once(sessions: sessionmaker[Session])
     with sessions() as s, s.begin():
         assert seed_demo(s) is False
     with sessions() as s:
-        unanswered = store.unanswered(s)
-        assert len(unanswered) == 1 and unanswered[0].language == "ru"
+        failed = store.failed(s)
+        assert len(failed) == 1 and failed[0].language == "ru"
         rows = store.transcript(s, channel=DEMO_CHANNEL, external_id="demo-amina")
         assert [m.direction for m in rows] == ["in", "out", "in"]
 

@@ -27,7 +27,7 @@ from bot.messages import Inbound
 from bot.pipeline.assistant import Assistant
 from bot.records import references
 from tests.conftest import FakeRasa
-from tests.helpers import REGISTRY_KEY
+from tests.helpers import REGISTRY_KEY, new_id
 
 API = "/api/webchat/messages"
 
@@ -54,7 +54,12 @@ async def test_simultaneous_first_messages_of_one_user_are_all_stored(
     messages stored, five real answers."""
     sent = [f"question number {i} about my visa" for i in range(5)]
     replies = await asyncio.gather(
-        *(assistant.handle(Inbound(channel="telegram", external_id="777", text=t)) for t in sent)
+        *(
+            assistant.handle(
+                Inbound(message_id=new_id(), channel="telegram", external_id="777", text=t)
+            )
+            for t in sent
+        )
     )
     print([r[0].text for r in replies])
     assert sorted(inbound_texts(sessions)) == sorted(sent)
@@ -174,7 +179,9 @@ async def test_a_card_number_and_birth_date_in_a_question_are_never_kept_or_sent
     assistant: Assistant, sessions: sessionmaker[Session], fake_rasa: FakeRasa
 ) -> None:
     typed = "Is my card YW2017998500 still valid? I was born 1980-09-17"
-    await assistant.handle(Inbound(channel="telegram", external_id="1", text=typed))
+    await assistant.handle(
+        Inbound(message_id=new_id(), channel="telegram", external_id="1", text=typed)
+    )
     (stored,) = inbound_texts(sessions)
     sent = fake_rasa.requests[0]["message"]
     for seen in (stored, sent):
@@ -198,7 +205,9 @@ async def test_a_card_number_and_birth_date_in_a_question_are_never_kept_or_sent
 async def test_other_dates_stay_as_typed(
     assistant: Assistant, sessions: sessionmaker[Session], fake_rasa: FakeRasa, typed: str
 ) -> None:
-    await assistant.handle(Inbound(channel="telegram", external_id="1", text=typed))
+    await assistant.handle(
+        Inbound(message_id=new_id(), channel="telegram", external_id="1", text=typed)
+    )
     assert inbound_texts(sessions) == [typed]
     assert fake_rasa.requests[0]["message"] == typed
 
@@ -221,7 +230,9 @@ async def test_numbers_are_replaced_wherever_they_are_typed(
 ) -> None:
     """Also a number sent right after /link, before its question is stored (nothing is
     awaited yet), and one typed after a lockout: the replacement needs no form state."""
-    await assistant.handle(Inbound(channel="telegram", external_id="1", text=typed))
+    await assistant.handle(
+        Inbound(message_id=new_id(), channel="telegram", external_id="1", text=typed)
+    )
     (stored,) = inbound_texts(sessions)
     assert secret not in stored and secret not in fake_rasa.requests[0]["message"]
     assert "ref:" in stored
@@ -234,7 +245,9 @@ async def test_a_birth_date_is_replaced_while_the_link_form_waits_for_any_answer
     the card number, is a date of birth all the same."""
     with sessions() as s, s.begin():
         s.add(ChatIdentity(channel="telegram", external_id="1", awaiting="card_number"))
-    await assistant.handle(Inbound(channel="telegram", external_id="1", text="3 April 1985"))
+    await assistant.handle(
+        Inbound(message_id=new_id(), channel="telegram", external_id="1", text="3 April 1985")
+    )
     (stored,) = inbound_texts(sessions)
     assert "1985" not in stored and stored.startswith("dobref:")
     assert "|" not in stored  # one reading only: "3 April" is not ambiguous
@@ -246,7 +259,9 @@ async def test_entities_in_a_typed_payload_never_reach_rasa(
     """As reported, rasa.log printed /link_account{"link_card":"YW2017998500",...}: a
     client could set the form's slots straight from what it sent."""
     typed = '/link_account{"link_card":"YW2017998500","link_dob":"1980-09-17"}'
-    await assistant.handle(Inbound(channel="webchat", external_id="x", text=typed, kind="button"))
+    await assistant.handle(
+        Inbound(message_id=new_id(), channel="webchat", external_id="x", text=typed, kind="button")
+    )
     assert fake_rasa.requests[0]["message"] == "/link_account"
 
 
@@ -256,7 +271,9 @@ async def test_nothing_typed_reaches_the_log(
     fake_rasa.handler = lambda body: httpx.Response(500)
     caplog.set_level(logging.DEBUG)
     typed = "Is my card YW2017998500 still valid? I was born 1980-09-17"
-    await assistant.handle(Inbound(channel="telegram", external_id="1", text=typed))
+    await assistant.handle(
+        Inbound(message_id=new_id(), channel="telegram", external_id="1", text=typed)
+    )
     assert caplog.records  # the failure was logged...
     assert "2017998500" not in caplog.text and "1980-09-17" not in caplog.text  # ...not this
     assert json.dumps(fake_rasa.requests).count("cardref:") == 1

@@ -1,14 +1,10 @@
-"""Two messages of one conversation in flight at once, right after a language switch.
+"""Two messages of one conversation sent at once, right after a language switch.
 
 Found while checking issue 9 ("under load, replies right after a language switch were in
-the old language"). The gateway reads the conversation's language when it stores a
-message and writes the language it decided back when it stores the reply. A message sent
-while the switching message is still at Rasa therefore reads the old language, is
-answered in it, and then wrote it back over the switch. Now a message writes the
-conversation's language only when it decided it itself (a choice or a detection), and
-only as the newest message handled (bot/pipeline/assistant.py, Assistant._reply). The reply to the
-message in flight is still in the old language: only one turn at a time per
-conversation (the inbox lease of DESIGN.md) would change that.
+the old language"): a message sent while the switching message was still at Rasa read
+the old language, was answered in it, and wrote it back over the switch. With the
+inbox's lease (bot.pipeline.inbox) a chat has one turn at a time: the second message
+waits until the switch is answered, then reads the new language and is answered in it.
 """
 
 from __future__ import annotations
@@ -17,12 +13,14 @@ import asyncio
 import json
 
 import httpx
+import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.messages import Inbound
 from bot.nlu.rasa_runtime import domain_intents
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.rasa_client import RasaClient
+from tests.helpers import new_id
 
 
 class GatedRasa(httpx.AsyncBaseTransport):
@@ -49,10 +47,10 @@ class GatedRasa(httpx.AsyncBaseTransport):
 
 
 def inbound(text: str) -> Inbound:
-    return Inbound(channel="webchat", external_id="u1", text=text, kind="text")
+    return Inbound(message_id=new_id(), channel="webchat", external_id="u1", text=text, kind="text")
 
 
-async def test_a_message_in_flight_does_not_undo_a_language_switch(
+async def test_a_message_sent_during_a_switch_waits_for_it_and_is_answered_in_the_new_language(
     sessions: sessionmaker[Session],
 ) -> None:
     switch_text = "Здравствуйте, подскажите как продлить визу"
@@ -66,13 +64,16 @@ async def test_a_message_in_flight_does_not_undo_a_language_switch(
     await assistant.handle(inbound("Hello, how do I extend my visa please?"))
     switch = asyncio.create_task(assistant.handle(inbound(switch_text)))
     await rasa.arrived[switch_text].wait()
-    # Sent right after the switch, while the switch is still being answered.
+    # Sent right after the switch, while the switch is still being answered: it waits.
     in_flight = asyncio.create_task(assistant.handle(inbound("ok")))
-    await rasa.arrived["ok"].wait()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(rasa.arrived["ok"].wait(), timeout=0.5)
     rasa.release[switch_text].set()
     (switched,) = await switch
+    await rasa.arrived["ok"].wait()  # now it is the chat's turn
     rasa.release["ok"].set()
-    await in_flight
-    (later,) = await assistant.handle(inbound("ok"))  # nothing in flight any more
+    (answered,) = await in_flight
+    (later,) = await assistant.handle(inbound("ok"))
     assert switched.language == "ru"
+    assert answered.language == "ru"
     assert later.language == "ru"

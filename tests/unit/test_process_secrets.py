@@ -109,7 +109,7 @@ async def test_rasa_client_sends_the_secret_to_the_gateway_channel() -> None:
         return httpx.Response(200, json=[{"text": "hi"}])
 
     client = RasaClient("http://rasa.test/", token="s3cret", transport=httpx.MockTransport(handle))
-    turn = await client.send(sender="p1", text="hello", metadata={"language": "en"})
+    turn = await client.send(sender="p1", text="hello", language="en", channel="webchat")
     assert await client.check() == "ok"
     await client.aclose()
     assert [r.text for r in turn.replies] == ["hi"]
@@ -119,7 +119,7 @@ async def test_rasa_client_sends_the_secret_to_the_gateway_channel() -> None:
     assert json.loads(post.content) == {
         "sender": "p1",
         "message": "hello",
-        "metadata": {"language": "en"},
+        "metadata": {"language": "en", "channel": "webchat"},
     }
 
 

@@ -1,48 +1,28 @@
-"""The real python-telegram-bot client, polling a local fake of the Bot API over HTTP."""
+"""The real python-telegram-bot client, polling a local fake of the Bot API over HTTP;
+every reply leaves through the outbox and the channel's deliver."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
-import uvicorn
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
-from bot.channels.telegram import build_application, set_commands
+from bot.db.models import Message, Outbox
 from bot.i18n import gettext
 from bot.pipeline.assistant import Assistant
 from tests.conftest import FakeRasa
 from tests.fakes.telegram_api import FakeTelegram
-from tests.helpers import free_port
-
-TOKEN = "123456:TEST-token"
+from tests.telegram_rig import telegram_rig
 
 
 @pytest.fixture
 async def telegram(assistant: Assistant) -> AsyncIterator[FakeTelegram]:
-    fake = FakeTelegram(TOKEN)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(fake.app, host="127.0.0.1", port=port, log_level="error")
-    )
-    serve = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.02)
-    app = build_application(TOKEN, assistant, base_url=f"http://127.0.0.1:{port}/bot")
-    await app.initialize()
-    await set_commands(app)
-    await app.start()
-    assert app.updater is not None
-    await app.updater.start_polling(poll_interval=0.0, timeout=1)
-    try:
-        yield fake
-    finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
-        server.should_exit = True
-        await serve
+    async with telegram_rig(assistant) as rig:
+        yield rig.fake
 
 
 async def test_text_message_gets_typing_then_html_reply(
@@ -57,6 +37,21 @@ async def test_text_message_gets_typing_then_html_reply(
     assert fake_rasa.requests[0]["metadata"] == {"language": "ru", "channel": "telegram"}
 
 
+async def test_the_reply_is_stored_with_its_outbox_row_delivered(
+    telegram: FakeTelegram, sessions: sessionmaker[Session]
+) -> None:
+    telegram.push_text(560, "How do I extend my visa?")
+    await telegram.wait_for("sendMessage", 1)
+    with sessions() as s:
+        (row,) = s.scalars(select(Outbox)).all()
+        reply = s.get(Message, row.message_id)
+        assert (row.status, row.kind, row.recipient, row.attempts) == ("delivered", "reply", "560", 1)
+        assert reply is not None and reply.direction == "out" and reply.status == "delivered"
+        question = s.get(Message, reply.reply_to_id)
+        assert question is not None and question.status == "answered"
+        assert question.channel_message_id is not None and question.channel_message_id.isdigit()
+
+
 async def test_commands_menu_is_set_in_every_language(telegram: FakeTelegram) -> None:
     calls = telegram.sent("setMyCommands")
     assert len(calls) == 6
@@ -64,6 +59,11 @@ async def test_commands_menu_is_set_in_every_language(telegram: FakeTelegram) ->
     assert {"command": "language", "description": gettext("ru", texts.COMMAND_LANGUAGE)} in ru[
         "commands"
     ]
+
+
+async def test_polling_asks_only_for_the_updates_it_handles(telegram: FakeTelegram) -> None:
+    await telegram.wait_for("getUpdates", 1)
+    assert telegram.sent("getUpdates")[0]["allowed_updates"] == ["message", "callback_query"]
 
 
 async def test_start_command_goes_to_rasa_as_greet(
@@ -87,8 +87,6 @@ async def test_buttons_become_inline_keyboard_and_presses_are_answered(
 
 
 async def test_language_picker_keyboard(telegram: FakeTelegram, fake_rasa: FakeRasa) -> None:
-    import httpx
-
     fake_rasa.handler = lambda body: httpx.Response(
         200,
         json=[
@@ -115,3 +113,27 @@ async def test_sticker_gets_clear_answer_without_rasa(
     (sent,) = await telegram.wait_for("sendMessage", 1)
     assert sent["text"] == gettext("en", texts.UNSUPPORTED_MEDIA)
     assert fake_rasa.requests == []
+
+
+async def test_a_photo_captioned_forget_me_is_a_photo(
+    telegram: FakeTelegram, fake_rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    """The caption is not a command: no delete dialog, the photo gets the media answer."""
+    telegram.push_photo(561, "forget me")
+    (sent,) = await telegram.wait_for("sendMessage", 1)
+    assert sent["text"] == gettext("en", texts.UNSUPPORTED_MEDIA)
+    assert "reply_markup" not in sent  # no "yes, delete" button
+    with sessions() as s:
+        (photo,) = s.scalars(select(Message).where(Message.direction == "in")).all()
+        assert (photo.kind, photo.status) == ("photo", "rejected")
+
+
+async def test_group_chats_are_not_served(telegram: FakeTelegram, fake_rasa: FakeRasa) -> None:
+    """A user's own records must never be shown in a group: group updates are ignored."""
+    update = telegram.update(562, "is my card valid?")
+    update["message"]["chat"] = {"id": -100123, "type": "supergroup", "title": "Traders"}
+    telegram._updates.append(update)
+    telegram.push_text(563, "hello")
+    (sent,) = await telegram.wait_for("sendMessage", 1)
+    assert sent["chat_id"] in (563, "563")
+    assert len(fake_rasa.requests) == 1

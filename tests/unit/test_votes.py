@@ -17,12 +17,13 @@ from bot.messages import Inbound
 from bot.pipeline import store
 from bot.pipeline.assistant import Assistant
 from tests.conftest import FakeRasa
+from tests.helpers import new_id
 
 TOPIC = "faq_visa_extension"
 
 
 def inbound(text: str, *, user: str = "u1", kind: str = "text") -> Inbound:
-    return Inbound(channel="webchat", external_id=user, text=text, kind=kind)  # type: ignore[arg-type]
+    return Inbound(message_id=new_id(), channel="webchat", external_id=user, text=text, kind=kind)  # type: ignore[arg-type]
 
 
 def answer_with_vote_buttons(body: dict[str, Any]) -> httpx.Response:

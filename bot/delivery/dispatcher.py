@@ -1,0 +1,190 @@
+"""Sends the outbox's rows through their channels: the one sender of every process.
+
+Every gateway and worker runs one. A round claims the due rows of the channels this
+process can push to (one per recipient, the oldest: rows to one chat go out in order),
+and sends them concurrently: each first waits for its rate limits, then goes to the
+channel's ``deliver``, whose answer decides the row's next state:
+
+- delivered: final;
+- retry later: again after the platform's own delay (Telegram's ``retry_after``) or an
+  exponential backoff, until ``max_attempts`` tries have failed: then ``failed``;
+- blocked (the user blocked the bot): final, and the chat gets no more messages until
+  the user writes again;
+- failed (the platform refuses the message for good): final, with the reason.
+
+A send that raises is a retry. The dispatcher sleeps until it is kicked (a turn or a job
+enqueued something) or until ``idle_s`` passed, for rows enqueued by other processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db import in_transaction
+from bot.db.models import ChatIdentity, utcnow
+from bot.delivery import outbox
+from bot.delivery.channel import Blocked, Delivered, DeliveryResult, Failed, PushChannel, RetryLater
+from bot.delivery.outbox import Item
+from bot.delivery.rate_limit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    # 5 s, 10 s, 20 s ... at most 10 minutes between tries (about 20 minutes in all).
+    base_s: float = 5.0
+    cap_s: float = 600.0
+
+    def backoff(self, attempts: int) -> float:
+        """The delay after the ``attempts``-th failed try, with jitter, so that rows that
+        failed together do not all come back at the same moment."""
+        delay = min(self.cap_s, self.base_s * 2.0 ** max(0, attempts - 1))
+        return float(delay * random.uniform(0.8, 1.0))
+
+
+@dataclass
+class RoundReport:
+    claimed: int = 0
+    delivered: int = 0
+    retried: int = 0
+    postponed: int = 0
+    ended: int = 0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        channels: Mapping[str, PushChannel],
+        *,
+        limiter: RateLimiter | None = None,
+        policy: RetryPolicy | None = None,
+        batch: int = 64,
+        lease: dt.timedelta = dt.timedelta(seconds=60),
+        idle_s: float = 1.0,
+    ) -> None:
+        self._sessions = sessions
+        self._channels = dict(channels)
+        self._limiter = limiter or RateLimiter(sessions)
+        self.policy = policy or RetryPolicy()
+        self._batch = batch
+        self._lease = lease
+        self._idle_s = idle_s
+        self._owner = uuid.uuid4().hex
+        self._kicked = asyncio.Event()
+
+    @property
+    def channels(self) -> frozenset[str]:
+        return frozenset(self._channels)
+
+    def kick(self) -> None:
+        """Something was enqueued: send it now rather than at the next idle poll."""
+        self._kicked.set()
+
+    async def run_round(self) -> RoundReport:
+        report = RoundReport()
+        if not self._channels:
+            return report
+        items = await in_transaction(
+            self._sessions,
+            lambda s: outbox.claim_due(
+                s,
+                channels=self._channels,
+                owner=self._owner,
+                lease=self._lease,
+                limit=self._batch,
+            ),
+        )
+        report.claimed = len(items)
+        results = await asyncio.gather(*(self._send(item) for item in items))
+        for outcome in results:
+            setattr(report, outcome, getattr(report, outcome) + 1)
+        return report
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Send until ``stop`` is set; a database that is down is waited out."""
+        while not stop.is_set():
+            try:
+                report = await self.run_round()
+            except SQLAlchemyError:
+                log.exception("outbox: database failure; trying again shortly")
+                report = RoundReport()
+            if report.claimed:
+                continue  # more may be due at once
+            self._kicked.clear()
+            waiters = [
+                asyncio.ensure_future(self._kicked.wait()),
+                asyncio.ensure_future(stop.wait()),
+            ]
+            try:
+                await asyncio.wait(
+                    waiters, timeout=self._idle_s, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                for w in waiters:
+                    w.cancel()
+
+    async def _send(self, item: Item) -> str:
+        channel = self._channels[item.channel]
+        wait = await self._limiter.acquire(channel.rates(item))
+        if wait > 0:
+            at = utcnow() + dt.timedelta(seconds=wait)
+            await in_transaction(
+                self._sessions,
+                lambda s: outbox.postpone(s, row_id=item.id, owner=self._owner, at=at),
+            )
+            return "postponed"
+        try:
+            result: DeliveryResult = await channel.deliver(item)
+        except Exception as exc:  # a bug or an unforeseen error of the platform's client
+            log.exception("outbox row %s: %s deliver raised", item.id, item.channel)
+            result = RetryLater(reason=f"{exc.__class__.__name__}")
+        return await in_transaction(self._sessions, lambda s: self._record(s, item, result))
+
+    def _record(self, session: Session, item: Item, result: DeliveryResult) -> str:
+        now = utcnow()
+        attempts = item.attempts + 1
+        if isinstance(result, Delivered):
+            outbox.delivered(session, row_id=item.id, owner=self._owner, now=now)
+            return "delivered"
+        if isinstance(result, RetryLater) and attempts < self.policy.max_attempts:
+            delay = result.after_s if result.after_s is not None else self.policy.backoff(attempts)
+            at = now + dt.timedelta(seconds=delay)
+            outbox.retry_at(session, row_id=item.id, owner=self._owner, at=at, error=result.reason)
+            log.info(
+                "outbox row %s: try %s failed (%s); next in %.1fs",
+                item.id,
+                attempts,
+                result.reason,
+                delay,
+            )
+            return "retried"
+        if isinstance(result, Blocked):
+            status, reason = "blocked", result.reason
+            if item.identity_id is not None:
+                session.execute(
+                    update(ChatIdentity)
+                    .where(ChatIdentity.id == item.identity_id)
+                    .values(blocked_at=now)
+                )
+        elif isinstance(result, Failed):
+            status, reason = "failed", result.reason
+        else:
+            status, reason = "failed", f"failed after {attempts} tries: {result.reason}"
+        outbox.ended(
+            session, row_id=item.id, owner=self._owner, status=status, error=reason, now=now
+        )
+        log.warning("outbox row %s (%s): %s, %s", item.id, item.kind, status, reason)
+        return "ended"

@@ -1,0 +1,87 @@
+"""The scheduled jobs, with their schedules (bot.jobs.scheduler runs them).
+
+- ``sweeper`` (every 15 s): answers messages a stopped process left waiting, or
+  apologises for those that waited too long (bot.pipeline.Assistant.recover);
+- ``reminders`` (daily, 09:00 in Yiwu): expiry reminders into the outbox;
+- ``staff_alerts`` (every minute, with STAFF_TELEGRAM_CHAT_ID and Telegram): new staff
+  alerts into the outbox for the staff's chat;
+- ``outbox_expiry`` (hourly): web-chat and terminal messages no client collected within
+  the web chat's session lifetime end ``failed``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.channels.webchat_sessions import SESSION_IDLE
+from bot.db import in_transaction
+from bot.db.models import utcnow
+from bot.delivery import outbox
+from bot.jobs.alerts import forward_alerts
+from bot.jobs.reminders import run_reminders
+from bot.jobs.scheduler import SERVICE_TZ, Job
+from bot.pipeline.assistant import Assistant
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SWEEP_EVERY = dt.timedelta(seconds=15)
+REMINDER_TIME = dt.time(9, 0, tzinfo=SERVICE_TZ)
+ALERTS_EVERY = dt.timedelta(minutes=1)
+EXPIRY_EVERY = dt.timedelta(hours=1)
+
+
+def default_jobs(
+    *,
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    assistant: Assistant,
+    kick: Callable[[], None],
+    staff_channel: str | None,
+    collecting_channels: Sequence[str],
+) -> list[Job]:
+    async def sweep() -> None:
+        found = await assistant.recover()
+        if found:
+            log.warning("sweeper: %s messages left unanswered by a stopped process", found)
+
+    async def reminders() -> None:
+        today = utcnow().astimezone(SERVICE_TZ).date()
+        summary = await run_reminders(sessions, today=today)
+        log.info("reminders: %s due, %s queued", summary.due, summary.queued)
+        if summary.queued:
+            kick()
+
+    async def alerts() -> None:
+        assert staff_channel is not None
+        queued = await forward_alerts(
+            sessions,
+            chat_id=settings.staff_telegram_chat_id,
+            lang=settings.staff_language,
+            channel=staff_channel,
+        )
+        if queued:
+            log.info("staff alerts: %s queued for the staff chat", queued)
+            kick()
+
+    async def expire() -> None:
+        cutoff = utcnow() - SESSION_IDLE
+        ended = await in_transaction(
+            sessions,
+            lambda s: outbox.expire_uncollected(s, channels=collecting_channels, older_than=cutoff),
+        )
+        if ended:
+            log.info("outbox: %s messages never collected, now failed", ended)
+
+    jobs = [
+        Job("sweeper", sweep, every=SWEEP_EVERY),
+        Job("reminders", reminders, daily_at=REMINDER_TIME),
+        Job("outbox_expiry", expire, every=EXPIRY_EVERY),
+    ]
+    if staff_channel is not None and settings.staff_telegram_chat_id:
+        jobs.append(Job("staff_alerts", alerts, every=ALERTS_EVERY))
+    return jobs

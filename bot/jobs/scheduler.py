@@ -1,0 +1,127 @@
+"""Scheduled jobs that run once across every gateway and worker.
+
+A job is due every so often (``every``) or once a day at a time of day (``daily_at``,
+in the service's time zone; a day missed while everything was down is caught up at the
+next start). Every process with a scheduler looks every ``tick_s``; a due job is
+claimed in the database (``job_run``): by compare-and-set on its lease and on the start
+time that made it due, so that of several processes one runs it, and a job that just
+finished elsewhere is not started again. No job lives inside a channel adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db import aware, in_transaction, insert_unless_present
+from bot.db.models import JobRun, utcnow
+
+log = logging.getLogger(__name__)
+# Yiwu's time: the reminders go out at 09:00 there.
+SERVICE_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    run: Callable[[], Awaitable[object]]
+    every: dt.timedelta | None = None
+    daily_at: dt.time | None = None  # with tzinfo
+    # Longer than the job can take: a process that dies running it loses it after this.
+    lease: dt.timedelta = dt.timedelta(minutes=10)
+
+    def due(self, last_started: dt.datetime | None, now: dt.datetime) -> bool:
+        if self.every is not None:
+            return last_started is None or now - last_started >= self.every
+        assert self.daily_at is not None and self.daily_at.tzinfo is not None
+        tz = self.daily_at.tzinfo
+        local = now.astimezone(tz)
+        today_at = dt.datetime.combine(local.date(), self.daily_at.replace(tzinfo=None), tz)
+        if local < today_at:
+            return False  # not yet today
+        return last_started is None or last_started < today_at
+
+
+def claim(session: Session, job: Job, *, owner: str, now: dt.datetime) -> bool:
+    """Whether this process runs the job now: due, not running elsewhere, and nobody
+    started it since we looked."""
+    session.execute(insert_unless_present(session, JobRun, {"name": job.name}))
+    row = session.scalar(select(JobRun).where(JobRun.name == job.name))
+    assert row is not None
+    last = aware(row.last_started_at) if row.last_started_at else None
+    if not job.due(last, now):
+        return False
+    seen = (
+        JobRun.last_started_at.is_(None)
+        if row.last_started_at is None
+        else JobRun.last_started_at == row.last_started_at
+    )
+    won = session.execute(
+        update(JobRun)
+        .where(
+            JobRun.name == job.name,
+            seen,
+            or_(JobRun.lease_until.is_(None), JobRun.lease_until < now),
+        )
+        .values(lease_owner=owner, lease_until=now + job.lease, last_started_at=now)
+        .returning(JobRun.name)
+    ).scalar_one_or_none()
+    return won is not None
+
+
+def finished(session: Session, job: Job, *, owner: str, now: dt.datetime) -> None:
+    session.execute(
+        update(JobRun)
+        .where(JobRun.name == job.name, JobRun.lease_owner == owner)
+        .values(lease_owner=None, lease_until=None, last_finished_at=now)
+    )
+
+
+class Scheduler:
+    def __init__(
+        self, sessions: sessionmaker[Session], jobs: Sequence[Job], *, tick_s: float = 1.0
+    ) -> None:
+        self._sessions = sessions
+        self.jobs = tuple(jobs)
+        self._tick_s = tick_s
+        self._owner = uuid.uuid4().hex
+
+    async def run_due(self, now: dt.datetime | None = None) -> list[str]:
+        """Run every job that is due and that this process wins; their names."""
+        ran = []
+        for job in self.jobs:
+            if await self._run_if_won(job, now or utcnow()):
+                ran.append(job.name)
+        return ran
+
+    async def _run_if_won(self, job: Job, now: dt.datetime) -> bool:
+        owner = self._owner
+        if not await in_transaction(self._sessions, lambda s: claim(s, job, owner=owner, now=now)):
+            return False
+        try:
+            await job.run()
+        except Exception:
+            log.exception("job %s failed; it runs again when next due", job.name)
+        finally:
+            await in_transaction(
+                self._sessions, lambda s: finished(s, job, owner=owner, now=utcnow())
+            )
+        return True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.run_due()
+            except SQLAlchemyError:
+                log.warning("jobs: database unavailable; trying again shortly")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._tick_s)

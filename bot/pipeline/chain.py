@@ -1,0 +1,59 @@
+"""The inbound path: one ordered chain of small handlers, written here once.
+
+Before the chain a message is stored and de-duplicated, and the chat's lease is taken
+(bot.pipeline.inbox). Then each handler in turn may answer it; the first that does ends
+the chain. The order is the behaviour, so each rule has a test (tests/unit/test_chain.py):
+
+1. button payloads the gateway answers: a language choice, a vote, the officer's view;
+2. the language of the reply is decided (no answer: it only sets the turn's language);
+3. account commands (/unlink, /forget, "forget me", /reminders), typed or pressed only;
+4. the conversation's mode: while a person has the chat, the message goes to staff;
+   before the media rule, so that a photo reaches the person;
+5. unsupported media (photos, stickers, ...) get a clear answer;
+6. empty messages and messages of only symbols;
+7. a number alone ("123"), unless a question asked for one;
+8. Rasa.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.answers.store import AnswerStore
+from bot.pipeline.handlers.account import AccountCommands
+from bot.pipeline.handlers.bare_number import BareNumber
+from bot.pipeline.handlers.empty import EmptyMessage
+from bot.pipeline.handlers.language import DecideLanguage
+from bot.pipeline.handlers.language_choice import LanguageChoice
+from bot.pipeline.handlers.media import UnsupportedMedia
+from bot.pipeline.handlers.mode import ModeRouting
+from bot.pipeline.handlers.officer import OfficerView
+from bot.pipeline.handlers.rasa import AskRasa
+from bot.pipeline.handlers.votes import Votes
+from bot.pipeline.rasa_client import RasaClient
+from bot.pipeline.turn import Handler
+
+
+def build_chain(
+    *,
+    sessions: sessionmaker[Session],
+    rasa: RasaClient,
+    intents: frozenset[str],
+    answers: AnswerStore | None,
+    max_chars: int,
+) -> tuple[tuple[Handler, ...], AskRasa]:
+    """The handlers in order, and the last one, which always answers."""
+    return (
+        (
+            LanguageChoice(),
+            Votes(sessions),
+            OfficerView(answers),
+            DecideLanguage(),
+            AccountCommands(sessions),
+            ModeRouting(),
+            UnsupportedMedia(),
+            EmptyMessage(),
+            BareNumber(),
+        ),
+        AskRasa(rasa, intents=intents, max_chars=max_chars),
+    )

@@ -1,0 +1,1 @@
+"""The handlers of the inbound chain, one rule each; their order is bot.pipeline.chain."""

@@ -1,0 +1,17 @@
+"""An empty message, or one of only symbols or emoji: nothing for Rasa to understand."""
+
+from __future__ import annotations
+
+from bot import texts
+from bot.pipeline.replies import say
+from bot.pipeline.turn import Outcome, Turn
+
+
+class EmptyMessage:
+    async def __call__(self, turn: Turn) -> Outcome | None:
+        if turn.text and turn.has_words:
+            return None
+        msgid = texts.EMPTY_MESSAGE if not turn.text else texts.NO_WORDS
+        return Outcome(
+            "rejected", [say(turn.language, msgid)], language=turn.language, settles=turn.settles
+        )

@@ -1,0 +1,24 @@
+"""The language of the reply (bot.nlu.langid): decided here for every handler after it.
+
+It never answers a message itself. Only a choice or a detection may become the
+conversation's language (``settles``): a language taken from the conversation and
+written back could undo a switch.
+"""
+
+from __future__ import annotations
+
+from bot.nlu import langid
+from bot.pipeline.turn import Outcome, Turn
+
+
+class DecideLanguage:
+    async def __call__(self, turn: Turn) -> Outcome | None:
+        decision = langid.decide(
+            turn.text,
+            chosen=turn.chosen,
+            conversation=turn.conversation_language,
+            client=turn.client_language,
+        )
+        turn.language = decision.language
+        turn.settles = decision.source in ("chosen", "detected")
+        return None

@@ -1,0 +1,15 @@
+"""Who answers the chat: while a person has it (mode ``queued`` or ``human``, set by the
+staff console through bot.pipeline.modes), every message goes to staff and Rasa is not
+asked, whatever it holds."""
+
+from __future__ import annotations
+
+from bot.pipeline.modes import BOT
+from bot.pipeline.turn import Outcome, Turn
+
+
+class ModeRouting:
+    async def __call__(self, turn: Turn) -> Outcome | None:
+        if turn.mode == BOT:
+            return None
+        return Outcome("with_staff", [], language=turn.language, settles=turn.settles)
