@@ -47,9 +47,7 @@ async def telegram_rig(
     server, task = await serve(fake.app, free_port())
     base_url = f"http://127.0.0.1:{server.config.port}/bot"
     channel = build_channel(assistant, token=TOKEN, base_url=base_url, polling=polling)
-    dispatcher = Dispatcher(
-        assistant.sessions, {channel.name: channel}, policy=policy, idle_s=0.05
-    )
+    dispatcher = Dispatcher(assistant.sessions, {channel.name: channel}, policy=policy, idle_s=0.05)
     assistant.on_outbox = dispatcher.kick
     stop = asyncio.Event()
     app = channel.application

@@ -31,7 +31,9 @@ def rows(sessions: sessionmaker[Session]) -> list[Outbox]:
         return list(s.scalars(select(Outbox).order_by(Outbox.id)))
 
 
-async def test_each_alert_is_queued_once_for_the_staff_chat(sessions: sessionmaker[Session]) -> None:
+async def test_each_alert_is_queued_once_for_the_staff_chat(
+    sessions: sessionmaker[Session],
+) -> None:
     raise_two(sessions)
     assert await forward_alerts(sessions, chat_id="-1001", lang="en") == 2
     assert await forward_alerts(sessions, chat_id="-1001", lang="en") == 0

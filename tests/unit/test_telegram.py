@@ -45,7 +45,12 @@ async def test_the_reply_is_stored_with_its_outbox_row_delivered(
     with sessions() as s:
         (row,) = s.scalars(select(Outbox)).all()
         reply = s.get(Message, row.message_id)
-        assert (row.status, row.kind, row.recipient, row.attempts) == ("delivered", "reply", "560", 1)
+        assert (row.status, row.kind, row.recipient, row.attempts) == (
+            "delivered",
+            "reply",
+            "560",
+            1,
+        )
         assert reply is not None and reply.direction == "out" and reply.status == "delivered"
         question = s.get(Message, reply.reply_to_id)
         assert question is not None and question.status == "answered"
