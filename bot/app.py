@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.answers.store import AnswerStore
+from bot.channels import webchat_sessions
 from bot.channels.telegram import ALLOWED_UPDATES, TelegramChannel, build_channel, set_commands
 from bot.channels.web_security import SECURITY_MIDDLEWARE
 from bot.channels.webchat import WebChat
@@ -164,6 +165,7 @@ def build_runtime(settings: Settings) -> Runtime:
             kick=kicks,
             staff_channel=telegram.name if telegram else None,
             collecting_channels=COLLECTING_CHANNELS,
+            uncollected_after=webchat_sessions.SESSION_IDLE,
         ),
     )
     return Runtime(

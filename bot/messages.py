@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from bot.protocol import check_payload
+
 Kind = Literal["text", "button", "sticker", "photo", "voice", "video", "file", "location", "other"]
 
 
@@ -17,6 +19,10 @@ Kind = Literal["text", "button", "sticker", "photo", "voice", "video", "file", "
 class Button:
     title: str
     payload: str
+
+    def __post_init__(self) -> None:
+        # Refused where it is built, never dropped later by a channel (bot.protocol).
+        check_payload(self.payload)
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,20 @@ def to_inbound(update: Update) -> Inbound | None:
     )
 
 
+def _parse_update(raw: bytes, bot: Bot) -> Update | None:
+    """The update in a webhook's body, or None when the body is not one."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+        return None
+    try:
+        return Update.de_json(data, bot)
+    except (ValueError, TypeError, KeyError, AttributeError, TelegramError):
+        return None
+
+
 class TelegramChannel:
     name = CHANNEL
 
@@ -190,12 +204,8 @@ class TelegramChannel:
             raw = await read_body(request, limit=MAX_UPDATE_BYTES)
             if raw is None:
                 return JSONResponse({"error": "update too large"}, status_code=413)
-            try:
-                data = json.loads(raw)
-                update = Update.de_json(data, self.bot)
-            except (ValueError, TypeError, KeyError, RecursionError, TelegramError):
-                return JSONResponse({"error": "not a Telegram update"}, status_code=400)
-            if not isinstance(data, dict) or update is None:
+            update = _parse_update(raw, self.bot)
+            if update is None:
                 return JSONResponse({"error": "not a Telegram update"}, status_code=400)
             inbound = to_inbound(update)
             if inbound is None:

@@ -5,8 +5,8 @@
 - ``reminders`` (daily, 09:00 in Yiwu): expiry reminders into the outbox;
 - ``staff_alerts`` (every minute, with STAFF_TELEGRAM_CHAT_ID and Telegram): new staff
   alerts into the outbox for the staff's chat;
-- ``outbox_expiry`` (hourly): web-chat and terminal messages no client collected within
-  the web chat's session lifetime end ``failed``.
+- ``outbox_expiry`` (hourly): web-chat and terminal messages that no client collected
+  within ``uncollected_after`` (the web chat's session lifetime) end ``failed``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.channels.webchat_sessions import SESSION_IDLE
 from bot.db import in_transaction
 from bot.db.models import utcnow
 from bot.delivery import outbox
@@ -43,6 +42,7 @@ def default_jobs(
     kick: Callable[[], None],
     staff_channel: str | None,
     collecting_channels: Sequence[str],
+    uncollected_after: dt.timedelta,
 ) -> list[Job]:
     async def sweep() -> None:
         found = await assistant.recover()
@@ -69,7 +69,7 @@ def default_jobs(
             kick()
 
     async def expire() -> None:
-        cutoff = utcnow() - SESSION_IDLE
+        cutoff = utcnow() - uncollected_after
         ended = await in_transaction(
             sessions,
             lambda s: outbox.expire_uncollected(s, channels=collecting_channels, older_than=cutoff),

@@ -14,7 +14,13 @@ import httpx
 
 from bot.errors import NoReply, RasaUnavailable
 from bot.messages import Button, Outbound
-from bot.protocol import METADATA_CHANNEL, METADATA_LANGUAGE, TurnReport, parse_bot_messages
+from bot.protocol import (
+    METADATA_CHANNEL,
+    METADATA_LANGUAGE,
+    ButtonTooLong,
+    TurnReport,
+    parse_bot_messages,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +44,21 @@ def parse_webhook_response(body: Any, *, language: str) -> RasaTurn:
     parsed = parse_bot_messages(body)
     lang = parsed.report.language or language
     replies = [
-        Outbound(
-            text=r.text,
-            language=lang,
-            buttons=tuple(Button(title=t, payload=p) for t, p in r.buttons),
-        )
-        for r in parsed.replies
+        Outbound(text=r.text, language=lang, buttons=_buttons(r.buttons)) for r in parsed.replies
     ]
     return RasaTurn(replies=replies, report=parsed.report)
+
+
+def _buttons(pairs: tuple[tuple[str, str], ...]) -> tuple[Button, ...]:
+    """Rasa's buttons; one whose payload no channel can carry (a response written in
+    domain.yml rather than built by an action) is left out, loudly."""
+    kept = []
+    for title, payload in pairs:
+        try:
+            kept.append(Button(title=title, payload=payload))
+        except ButtonTooLong:
+            log.error("button left out: payload of %d bytes", len(payload.encode()))
+    return tuple(kept)
 
 
 class RasaClient:

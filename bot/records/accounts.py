@@ -31,6 +31,7 @@ from bot.db.models import (
     LinkTarget,
     MerchantCard,
     Message,
+    Outbox,
     Resident,
     StaffAlert,
     TravelDocument,
@@ -320,10 +321,22 @@ def _alert_pause_once(session: Session, *, now: dt.datetime, failures: int) -> N
 
 
 def unlink(session: Session, *, identity: ChatIdentity) -> bool:
-    """Remove the link; whether there was one."""
+    """Remove the link, and the reminders queued for this chat and not yet delivered
+    (they are about the resident); whether there was a link."""
     was_linked = identity.resident_id is not None
     identity.resident_id = None
     identity.linked_at = None
+    session.execute(
+        update(Outbox)
+        .where(
+            Outbox.identity_id == identity.id,
+            Outbox.kind == "reminder",
+            Outbox.status == "pending",
+        )
+        .values(
+            status="failed", last_error="cancelled: the chat was unlinked", finished_at=utcnow()
+        )
+    )
     session.flush()
     return was_linked
 
@@ -356,6 +369,9 @@ def forget(session: Session, *, identity: ChatIdentity) -> Forgotten:
         result = session.execute(delete(Message).where(Message.conversation_id.in_(conv_ids)))
         messages = int(getattr(result, "rowcount", 0) or 0)
         session.execute(delete(Conversation).where(Conversation.id.in_(conv_ids)))
+    # What the outbox holds for this chat is transcript too (reminders name documents),
+    # sent or not.
+    session.execute(delete(Outbox).where(Outbox.identity_id == identity.id))
     session.execute(
         update(AnswerVote).where(AnswerVote.identity_id == identity.id).values(identity_id=None)
     )

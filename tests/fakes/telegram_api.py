@@ -44,7 +44,8 @@ class FakeTelegram:
         self.send_failures: list[tuple[int, str, int | None]] = []
         # Chats whose user blocked the bot: sendMessage answers 403 every time.
         self.blocked: set[int] = set()
-        # (monotonic time, chat id) of every sendMessage that succeeded.
+        # (monotonic time, chat id) of every sendMessage tried, and of those that succeeded.
+        self.attempts: list[tuple[float, int]] = []
         self.delivered: list[tuple[float, int]] = []
         self.webhook: dict[str, Any] = {"url": ""}
         self.app = Starlette(
@@ -154,6 +155,7 @@ class FakeTelegram:
 
     def _send_message(self, params: dict[str, Any]) -> JSONResponse:
         chat_id = int(params["chat_id"])
+        self.attempts.append((time.monotonic(), chat_id))
         if chat_id in self.blocked:
             return self._error(403, "Forbidden: bot was blocked by the user")
         if self.send_failures:

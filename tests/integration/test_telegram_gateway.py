@@ -4,18 +4,28 @@ Bot API, and a Telegram user's question is answered by the real Rasa and action 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 import uvicorn
 import yaml
+from sqlalchemy import select
+from starlette.applications import Starlette
 
 from bot import texts
 from bot.app import create_app
-from bot.db import upgrade
+from bot.db import make_engine, make_sessionmaker, upgrade
+from bot.db.models import ChatIdentity, Message
 from bot.i18n import gettext
+from bot.messages import Inbound
+from bot.nlu.rasa_runtime import domain_intents
+from bot.pipeline.assistant import Assistant
+from bot.pipeline.rasa_client import RasaClient
 from bot.settings import Settings
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import free_port
@@ -103,7 +113,8 @@ async def test_telegram_user_links_and_manages_reminders(stack: Stack) -> None:
 
 async def test_staff_alerts_reach_the_staff_chat(tmp_path: Path) -> None:
     """A lockout alert in the database reaches STAFF_TELEGRAM_CHAT_ID through the gateway's
-    JobQueue and the real python-telegram-bot client, once."""
+    jobs, the outbox and the real python-telegram-bot client, once, in the staff's
+    language (STAFF_LANGUAGE, Chinese by default)."""
     from bot.db import make_engine, make_sessionmaker, transaction
     from bot.db.models import ChatIdentity
     from bot.records import accounts
@@ -115,7 +126,8 @@ async def test_staff_alerts_reach_the_staff_chat(tmp_path: Path) -> None:
         me = ChatIdentity(channel="telegram", external_id="31337")
         s.add(me)
         s.flush()
-        accounts.raise_alert(s, kind="link_lockout", identity_id=me.id, details="5 failed")
+        params = {"failures": 5, "channel": "telegram", "chat": "31337abc", "hours": "24"}
+        accounts.raise_alert(s, kind="link_lockout", identity_id=me.id, params=params)
     engine.dispose()
     # No user writes, so no Rasa is needed.
     async with gateway_and_fake_telegram(
@@ -123,4 +135,120 @@ async def test_staff_alerts_reach_the_staff_chat(tmp_path: Path) -> None:
     ) as fake:
         (alert,) = await fake.wait_for("sendMessage", 1, timeout=30)
         assert str(alert["chat_id"]) == "-1001234"
-        assert alert["text"].startswith("Staff alert #1 (link_lockout): 5 failed")
+        details = gettext(
+            "zh",
+            texts.ALERT_LINK_LOCKOUT,
+            failures=5,
+            channel="telegram",
+            chat="31337abc",
+            hours="24",
+        )
+        assert alert["text"].startswith("工作人员提醒 #1（link_lockout）：" + details)
+
+
+WEBHOOK_SECRET = "integration-webhook-secret-0123456789"
+
+
+@asynccontextmanager
+async def webhook_gateway(
+    database_url: str, rasa_url: str, **settings: str
+) -> AsyncIterator[tuple[FakeTelegram, str, Starlette]]:
+    """The gateway in webhook mode (TELEGRAM_WEBHOOK_SECRET set), served over HTTP, and
+    the fake Bot API it sends to; yields the fake, the gateway's address and its app."""
+    fake = FakeTelegram(TOKEN)
+    tg_server, tg_task = await serve(fake.app, free_port())
+    config = Settings(  # type: ignore[call-arg]
+        DATABASE_URL=database_url,
+        RASA_URL=rasa_url,
+        TELEGRAM_BOT_TOKEN=TOKEN,
+        TELEGRAM_BASE_URL=f"http://127.0.0.1:{tg_server.config.port}/bot",
+        TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        **settings,
+    )
+    app = create_app(config)
+    gw_server, gw_task = await serve(app, free_port())
+    try:
+        yield fake, f"http://127.0.0.1:{gw_server.config.port}", app
+    finally:
+        gw_server.should_exit = True
+        await gw_task
+        tg_server.should_exit = True
+        await tg_task
+
+
+def rasa_user_turns(stack: Stack, sender: str) -> int:
+    events = httpx.get(
+        f"{stack.rasa_url}/conversations/{sender}/tracker", params={"token": stack.token}
+    ).json()["events"]
+    return sum(1 for e in events if e.get("event") == "user")
+
+
+async def test_webhook_update_posted_twice_gets_one_turn_and_one_reply(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Telegram delivers an update again when the 200 was late: one Rasa turn, one reply."""
+    db = f"sqlite:///{tmp_path / 'hook.db'}"
+    upgrade(db)
+    async with webhook_gateway(db, stack.rasa_url) as (fake, url, _app):
+        update = fake.update(9101, "Как зарегистрироваться в полиции после переезда?")
+        headers = {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+            assert (await client.post("/telegram/webhook", json=update)).status_code == 403
+            first = await client.post("/telegram/webhook", json=update, headers=headers)
+            second = await client.post("/telegram/webhook", json=update, headers=headers)
+        assert (first.status_code, second.status_code) == (200, 200)
+        sent = await fake.wait_for("sendMessage", 1, timeout=60)
+        await asyncio.sleep(1.0)  # a second turn's replies would be out by now
+        ru = yaml.safe_load((stack.locales / "ru" / "answers.yml").read_text(encoding="utf-8"))
+        title = ru["faq_accommodation_registration"]["title"].strip()
+        assert sent[0]["text"].startswith(title)
+        replies = len(fake.delivered)
+    engine = make_engine(db)
+    with make_sessionmaker(engine)() as s:
+        (identity,) = s.scalars(select(ChatIdentity)).all()
+        inbound = s.scalars(select(Message).where(Message.direction == "in")).all()
+        outbound = s.scalars(select(Message).where(Message.direction == "out")).all()
+    engine.dispose()
+    assert [m.status for m in inbound] == ["answered"]
+    assert replies == len(outbound) >= 1
+    assert rasa_user_turns(stack, identity.public_id) == 1
+
+
+async def test_a_gateway_stopped_between_storing_and_answering_answers_after_restart(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The update was stored (and acknowledged to Telegram), then the gateway stopped
+    before answering it; the next gateway's sweeper answers it, through the real Rasa."""
+    db = f"sqlite:///{tmp_path / 'restart.db'}"
+    upgrade(db)
+    engine = make_engine(db)
+    stopped = Assistant(
+        sessions=make_sessionmaker(engine),
+        rasa=RasaClient("http://127.0.0.1:9"),  # it never got that far
+        intents=domain_intents(),
+        registry_key=b"development-only-registry-key",
+    )
+    inbound = Inbound(
+        channel="telegram",
+        external_id="9102",
+        message_id="5551",
+        text="¿Dónde está el centro de servicios?",
+        client_language="es",
+    )
+    receipt = await stopped.accept(inbound)  # what the webhook route does before its 200
+    assert not receipt.duplicate
+    await asyncio.sleep(1.1)
+    async with webhook_gateway(db, stack.rasa_url) as (fake, _url, app):
+        runtime = app.state.runtime
+        # Orphans are found after 1 s instead of 10: the test need not wait.
+        runtime.assistant.timing = replace(
+            runtime.assistant.timing, orphan_after=dt.timedelta(seconds=1)
+        )
+        (sent,) = await fake.wait_for("sendMessage", 1, timeout=60)
+    es = yaml.safe_load((stack.locales / "es" / "answers.yml").read_text(encoding="utf-8"))
+    assert sent["text"].startswith(es["faq_service_center"]["title"].strip())
+    assert str(sent["chat_id"]) == "9102"
+    with make_sessionmaker(engine)() as s:
+        row = s.get(Message, receipt.message_id)
+        assert row is not None and row.status == "answered"
+    engine.dispose()

@@ -19,10 +19,12 @@ from bot.db.models import (
     Conversation,
     MerchantCard,
     Message,
+    Outbox,
     Resident,
     StaffAlert,
     TravelDocument,
 )
+from bot.delivery import outbox
 from bot.pipeline import store
 from bot.records import accounts
 from bot.records.registry.importer import import_registry
@@ -72,6 +74,57 @@ def test_forget_deletes_this_chat_only_and_resets_it(sessions: sessionmaker[Sess
         assert [m.text for m in others] == ["q0", "a0"]
         # The other user's answer still points at its question.
         assert others[1].reply_to_id == others[0].id
+
+
+def queue(s: Session, identity: ChatIdentity, key: str, kind: str = "reminder") -> None:
+    outbox.enqueue(
+        s,
+        key=key,
+        channel=identity.channel,
+        recipient=identity.external_id,
+        identity_id=identity.id,
+        kind=kind,
+        text="Reminder: your visa (number ending 1864) expires soon",
+        language="en",
+    )
+
+
+def test_forget_deletes_what_the_outbox_holds_for_this_chat_only(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Queued reminders name the resident's documents: they are transcript too. Found
+    by review: after "forget me" the web page still collected the pending reminder."""
+    with transaction(sessions) as s:
+        gone = chat_with_transcript(s, "forget-me", lines=1)
+        kept = chat_with_transcript(s, "someone-else", lines=1)
+        queue(s, gone, "reminder:1:gone")
+        queue(s, gone, "reply:9:0", kind="reply")
+        queue(s, kept, "reminder:1:kept")
+        gone_id = gone.id
+    with transaction(sessions) as s:
+        identity = s.get(ChatIdentity, gone_id)
+        assert identity is not None
+        accounts.forget(s, identity=identity)
+    with sessions() as s:
+        assert [r.idempotency_key for r in s.scalars(select(Outbox))] == ["reminder:1:kept"]
+        assert outbox.collect(s, identity_id=gone_id, channel="telegram", after_id=None) == []
+
+
+def test_unlink_cancels_the_reminders_not_yet_delivered(sessions: sessionmaker[Session]) -> None:
+    with transaction(sessions) as s:
+        me = chat_with_transcript(s, "unlink-me", lines=1)
+        queue(s, me, "reminder:1:me")
+        queue(s, me, "reply:1:0", kind="reply")
+        me_id = me.id
+    with transaction(sessions) as s:
+        identity = s.get(ChatIdentity, me_id)
+        assert identity is not None
+        accounts.unlink(s, identity=identity)
+    with sessions() as s:
+        rows = {r.kind: r for r in s.scalars(select(Outbox))}
+        assert rows["reminder"].status == "failed"
+        assert rows["reminder"].last_error == "cancelled: the chat was unlinked"
+        assert rows["reply"].status == "pending"  # a reply is not about the record
 
 
 def test_forget_without_a_transcript(sessions: sessionmaker[Session]) -> None:

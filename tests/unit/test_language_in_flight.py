@@ -10,9 +10,7 @@ waits until the switch is answered, then reads the new language and is answered 
 from __future__ import annotations
 
 import asyncio
-import json
 
-import httpx
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,30 +18,8 @@ from bot.messages import Inbound
 from bot.nlu.rasa_runtime import domain_intents
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.rasa_client import RasaClient
+from tests.fakes.gated_rasa import GatedRasa
 from tests.helpers import new_id
-
-
-class GatedRasa(httpx.AsyncBaseTransport):
-    """A fake Rasa that says when a message arrived and holds its reply until released."""
-
-    def __init__(self, *held: str) -> None:
-        self.arrived = {text: asyncio.Event() for text in held}
-        self.release = {text: asyncio.Event() for text in held}
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        if body["message"] in self.arrived:
-            self.arrived[body["message"]].set()
-            await self.release[body["message"]].wait()
-        lang = body["metadata"]["language"]
-        turn = {"intent": "greet", "confidence": 0.9, "language": lang}
-        return httpx.Response(
-            200,
-            json=[
-                {"recipient_id": body["sender"], "text": f"reply to {body['message']}"},
-                {"recipient_id": body["sender"], "custom": {"turn": turn}},
-            ],
-        )
 
 
 def inbound(text: str) -> Inbound:

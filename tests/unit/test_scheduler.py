@@ -1,0 +1,106 @@
+"""Scheduled jobs (bot/jobs/scheduler.py): due by interval or daily at 09:00 in Yiwu,
+caught up after a day missed, and run once however many processes look at once."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.models import JobRun
+from bot.jobs.catalogue import REMINDER_TIME, default_jobs
+from bot.jobs.scheduler import SERVICE_TZ, Job, Scheduler
+from bot.pipeline.assistant import Assistant
+from bot.settings import Settings
+
+UTC = dt.UTC
+
+
+def at(hour: int, minute: int = 0, day: int = 6) -> dt.datetime:
+    """A moment of 2026-12-<day> in Yiwu, as UTC."""
+    return dt.datetime(2026, 12, day, hour, minute, tzinfo=SERVICE_TZ).astimezone(UTC)
+
+
+async def nothing() -> None:
+    return None
+
+
+def test_a_daily_job_is_due_once_a_day_after_its_time() -> None:
+    job = Job("daily", nothing, daily_at=REMINDER_TIME)
+    assert not job.due(None, at(8, 59))
+    assert job.due(None, at(9, 0))
+    assert not job.due(at(9, 0), at(23, 59))  # ran today
+    assert not job.due(at(9, 0), at(8, 0, day=7))  # tomorrow, before nine
+    assert job.due(at(9, 0), at(9, 1, day=7))
+    # Down on the 7th and the 8th, back at 15:00 on the 9th: one run catches up.
+    assert job.due(at(9, 0), at(15, 0, day=9))
+
+
+def test_an_interval_job() -> None:
+    job = Job("every", nothing, every=dt.timedelta(seconds=15))
+    now = at(12)
+    assert job.due(None, now)
+    assert not job.due(now - dt.timedelta(seconds=14), now)
+    assert job.due(now - dt.timedelta(seconds=15), now)
+
+
+async def test_two_processes_looking_at_once_run_a_job_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    runs: list[str] = []
+
+    async def work() -> None:
+        runs.append("ran")
+        await asyncio.sleep(0.05)
+
+    job = Job("reminders", work, daily_at=REMINDER_TIME)
+    a, b = Scheduler(sessions, [job]), Scheduler(sessions, [job])
+    now = at(9, 30)
+    ran_a, ran_b = await asyncio.gather(a.run_due(now), b.run_due(now))
+    assert runs == ["ran"] and sorted(ran_a + ran_b) == ["reminders"]
+    # The job finished quickly: a process that looks only now does not run it again.
+    assert await b.run_due(at(9, 31)) == []
+    assert await a.run_due(at(9, 1, day=7)) == ["reminders"]
+    assert runs == ["ran", "ran"]
+
+
+async def test_a_failing_job_is_released_and_runs_when_next_due(
+    sessions: sessionmaker[Session],
+) -> None:
+    calls = 0
+
+    async def broken() -> None:
+        nonlocal calls
+        calls += 1
+        raise RuntimeError("boom")
+
+    job = Job("sweeper", broken, every=dt.timedelta(seconds=15))
+    scheduler = Scheduler(sessions, [job])
+    await scheduler.run_due(at(12))
+    with sessions() as s:
+        row = s.scalar(select(JobRun).where(JobRun.name == "sweeper"))
+        assert row is not None and row.lease_owner is None and row.last_finished_at is not None
+    await scheduler.run_due(at(12) + dt.timedelta(seconds=16))
+    assert calls == 2
+
+
+def test_the_default_jobs(assistant: Assistant) -> None:
+    def names(settings: Settings, staff_channel: str | None) -> list[str]:
+        jobs = default_jobs(
+            settings=settings,
+            sessions=assistant.sessions,
+            assistant=assistant,
+            kick=lambda: None,
+            staff_channel=staff_channel,
+            collecting_channels=("webchat", "terminal"),
+            uncollected_after=dt.timedelta(days=30),
+        )
+        return [j.name for j in jobs]
+
+    plain = Settings()  # type: ignore[call-arg]
+    staff = Settings(STAFF_TELEGRAM_CHAT_ID="-100123")  # type: ignore[call-arg]
+    assert names(plain, "telegram") == ["sweeper", "reminders", "outbox_expiry"]
+    assert names(staff, None) == ["sweeper", "reminders", "outbox_expiry"]
+    assert names(staff, "telegram") == ["sweeper", "reminders", "outbox_expiry", "staff_alerts"]
