@@ -15,6 +15,7 @@ passport's last four decide. Every kind of mismatch gets one and the same reply.
 from __future__ import annotations
 
 import logging
+from functools import lru_cache
 from typing import Any, ClassVar
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -41,15 +42,27 @@ from actions.link_start import (
 from actions.records import answer_lookup
 from bot import protocol, texts
 from bot.records import accounts, references
+from bot.settings import get_settings
+from rasa_addons.words import Words, load_words
 
 log = logging.getLogger(__name__)
 # After this many answers that cannot be read, the form stops by itself.
 MAX_MISSES = 3
 CANCEL_INTENTS = frozenset({"deny", "goodbye", "request_human"})
-CANCEL_WORDS = frozenset({
-    "cancel", "stop", "quit", "exit", "取消", "算了", "不要了", "停止", "إلغاء", "الغاء", "توقف",
-    "отмена", "стоп", "хватит", "annuler", "arrêter", "arreter", "cancelar", "parar", "salir",
-})  # fmt: skip
+# Around a cancel word, as users type it ("Cancel!", "取消。").
+_AROUND_CANCEL = " .!?。！？،؟"
+
+
+@lru_cache(maxsize=4)
+def _cancel_words(words: tuple[Words, ...]) -> frozenset[str]:
+    return frozenset(w.casefold().strip(_AROUND_CANCEL) for lang in words for w in lang.cancel)
+
+
+def is_cancel_word(text: str) -> bool:
+    """Whether the whole message is a word that cancels the link form, in any language:
+    "cancel" of every locales/<lang>/words.yml (the locales of the settings)."""
+    words = _cancel_words(load_words(get_settings().locales_dir))
+    return text.casefold().strip(_AROUND_CANCEL) in words
 
 
 class ActionLinkStart(Action):
@@ -69,8 +82,7 @@ class ActionLinkStart(Action):
 
 def _cancel_requested(tracker: Tracker, text: str) -> bool:
     intent = (tracker.latest_message.get("intent") or {}).get("name")
-    words = text.casefold().strip(" .!?。！？،؟")
-    return intent in CANCEL_INTENTS or words in CANCEL_WORDS
+    return intent in CANCEL_INTENTS or is_cancel_word(text)
 
 
 class ValidateLinkForm(FormValidationAction):

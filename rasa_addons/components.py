@@ -162,7 +162,12 @@ class TfidfIntentClassifier(GraphComponent, IntentClassifier):
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
 class PatternEntityExtractor(GraphComponent, EntityExtractorMixin):
-    """Card, passport and ticket numbers and dates, by pattern (rasa_addons/entities.py)."""
+    """Card, passport and ticket numbers and dates, by pattern (rasa_addons/entities.py).
+
+    Not trained: the month names it reads come from locales/<lang>/words.yml at run time
+    (EXPATBOT_LOCALES, which the supervisor sets), re-read when they change, so an edit
+    needs neither a new model nor a restart.
+    """
 
     @classmethod
     def create(

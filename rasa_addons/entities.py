@@ -1,4 +1,4 @@
-"""Entities with a fixed shape, found by patterns (standard library only).
+"""Entities with a fixed shape, found by patterns (standard library, and rasa_addons.words).
 
 card_number      a merchant card number: 8-18 digits, spaces or dashes allowed between
                  them, with an optional prefix of up to 3 Latin letters ("YW 1234 5678 90")
@@ -7,7 +7,8 @@ passport_number  1-2 capital letters and 6-9 digits ("E12345678", "AB 1234567"),
 ticket_number    a number right after a word for ticket or complaint, or "#123", "T-123"
 date             3/4/1990, 1990-04-03, 3 April 1990, 1990年4月3日, ٣/٤/١٩٩٠; the value is
                  ISO (1990-04-03) when unambiguous, else "DD/MM/YYYY|MM/DD/YYYY" so that
-                 the one who asks can ask back rather than guess
+                 the one who asks can ask back rather than guess. Month names are data:
+                 the "months" of every locales/<lang>/words.yml, re-read when they change
 
 Text is normalised first (rasa_addons.normalise: full-width and Arabic-Indic digits to
 ASCII), so every way of typing digits is understood. Spans refer to the original text.
@@ -16,33 +17,28 @@ ASCII), so every way of typing digits is understood. Spans refer to the original
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import os
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from rasa_addons.normalise import DIGITS
+from rasa_addons.words import Words, load_words
 
-_MONTH_NAMES = (
-    "january february march april may june july august september october november december",
-    "jan feb mar apr may jun jul aug sep oct nov dec",
-    "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
-    "enero febrero marzo abril mayo junio julio agosto septiembre octubre noviembre diciembre",
-    "января февраля марта апреля мая июня июля августа сентября октября ноября декабря",
-    "январь февраль март апрель май июнь июль август сентябрь октябрь ноябрь декабрь",
-    "يناير فبراير مارس أبريل مايو يونيو يوليو أغسطس سبتمبر أكتوبر نوفمبر ديسمبر",
+log = logging.getLogger(__name__)
+
+# "3 April 1990", "April 3rd, 1990", "12 de marzo de 2001": the month names come from
+# locales/<lang>/words.yml (rasa_addons.words); the glue around them (ordinal endings,
+# Spanish "de") is shared by every language and stays here.
+_WORDY_DATE = (
+    r"(?<!\w)(\d{{1,2}})(?:er|st|nd|rd|th)?\s+(?:de\s+)?({months})\.?\s+(?:de\s+)?(\d{{4}})(?!\d)"
+    r"|(?<!\w)({months})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})(?!\d)"
 )
-# Month name (en, fr, es, ru genitive and nominative, ar) -> month number.
-MONTHS = {name: i for names in _MONTH_NAMES for i, name in enumerate(names.split(), 1)}
-_MONTH_RE = "|".join(sorted((re.escape(m) for m in MONTHS), key=len, reverse=True))
-
 _ISO = re.compile(r"(?<!\d)(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?!\d)")
 _CJK = re.compile(r"(?<!\d)(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]")
 _NUMERIC = re.compile(r"(?<!\d)(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})(?!\d)")
-_WORDY = re.compile(
-    rf"(?<!\w)(\d{{1,2}})(?:er|st|nd|rd|th)?\s+(?:de\s+)?({_MONTH_RE})\.?\s+(?:de\s+)?(\d{{4}})(?!\d)"
-    rf"|(?<!\w)({_MONTH_RE})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})(?!\d)",
-    re.IGNORECASE,
-)
 _PASSPORT_WORDS = r"passport|passeport|pasaporte|паспорт\w*|护照|جواز(?:\s+السفر)?|جواز سفري"
 _PASSPORT_AFTER_WORD = re.compile(
     # Groups separated by a space or dash each hold a digit: "7512 345678", not "es X123".
@@ -90,7 +86,34 @@ def date_value(day: int, month: int, year: int) -> str | None:
         return None
 
 
-def _dates(text: str) -> list[Entity]:
+@lru_cache(maxsize=4)
+def _month_names(words: tuple[Words, ...]) -> tuple[dict[str, int], re.Pattern[str] | None]:
+    """Month name (lower case) -> number, over every language, and the wordy-date pattern.
+
+    A name that means different months in two languages is left out: it dates nothing.
+    """
+    numbers: dict[str, set[int]] = {}
+    for lang in words:
+        for form in lang.months:
+            for number, name in enumerate(form, 1):
+                numbers.setdefault(name.lower(), set()).add(number)
+    ambiguous = sorted(name for name, found in numbers.items() if len(found) > 1)
+    if ambiguous:
+        log.warning("month names left out, they name different months: %s", ambiguous)
+    months = {name: min(found) for name, found in numbers.items() if len(found) == 1}
+    if not months:
+        return months, None
+    # Longest first ("mars" before "mar"): the alternation tries the whole name first.
+    names = "|".join(re.escape(m) for m in sorted(months, key=lambda m: (-len(m), m)))
+    return months, re.compile(_WORDY_DATE.format(months=names), re.IGNORECASE)
+
+
+def month_numbers(locales: str | os.PathLike[str] | None = None) -> dict[str, int]:
+    """Every month name of locales/*/words.yml (lower case) -> its number, 1 to 12."""
+    return dict(_month_names(load_words(locales))[0])
+
+
+def _dates(text: str, locales: str | os.PathLike[str] | None) -> list[Entity]:
     found: list[Entity] = []
     for m in _ISO.finditer(text):
         value = date_value(int(m[3]), int(m[2]), int(m[1]))
@@ -109,11 +132,12 @@ def _dates(text: str) -> list[Entity]:
             value = day_first or month_first or ""
         if value:
             found.append(Entity("date", value, m.start(), m.end()))
-    for m in _WORDY.finditer(text):
+    months, wordy = _month_names(load_words(locales))
+    for m in wordy.finditer(text) if wordy else ():
         if m[1]:
-            day, month, year = int(m[1]), MONTHS[m[2].lower()], int(m[3])
+            day, month, year = int(m[1]), months[m[2].lower()], int(m[3])
         else:
-            day, month, year = int(m[5]), MONTHS[m[4].lower()], int(m[6])
+            day, month, year = int(m[5]), months[m[4].lower()], int(m[6])
         value = date_value(day, month, year)
         if value:
             found.append(Entity("date", value, m.start(), m.end()))
@@ -124,12 +148,16 @@ def _overlaps(span: tuple[int, int], taken: list[Entity]) -> bool:
     return any(span[0] < e.end and e.start < span[1] for e in taken)
 
 
-def extract(original: str) -> list[Entity]:
-    """Every entity in the text, without overlaps; dates first, then tickets, passports, cards."""
+def extract(original: str, *, locales: str | os.PathLike[str] | None = None) -> list[Entity]:
+    """Every entity in the text, without overlaps; dates first, then tickets, passports, cards.
+
+    ``locales``: where the month names are (rasa_addons.words); the project's code passes
+    its settings' locales directory, Rasa takes the default (EXPATBOT_LOCALES).
+    """
     text = ascii_digits(unicodedata.normalize("NFKC", original))
     if len(text) != len(original):  # NFKC changed lengths: positions refer to the NFKC text
         original = text
-    found = _dates(text)
+    found = _dates(text, locales)
     for m in _TICKET.finditer(text):
         group = next(g for g in (1, 2, 3) if m[g])
         span = (m.start(group), m.end(group))

@@ -21,6 +21,8 @@ from lingua import Language, LanguageDetector, LanguageDetectorBuilder
 from bot.i18n import DEFAULT_LANGUAGE, normalise_language
 from bot.nlu import latin_langid
 from bot.protocol import ANY_REFERENCE
+from bot.settings import get_settings
+from rasa_addons.words import Words, load_words
 
 _LINGUA = {
     Language.ENGLISH: "en",
@@ -75,23 +77,38 @@ _ARABIZI = re.compile(
     r"(?<!\w)(?=\w*[a-z]{2})(?:[a-z]*[235789][a-z]+|[a-z]+[235789][a-z]*)(?!\w)", re.IGNORECASE
 )
 ARABIZI_CONFIDENCE = 0.8
-# Short Latin-script words that belong to one of our languages only: enough to start a
-# conversation in that language, never to switch one (they are not long enough).
-_SHORT_WORDS = {
-    "en": ("hello", "hi", "hey", "thanks", "thank", "you", "bye", "goodbye", "yes", "please",
-           "help"),
-    "fr": ("bonjour", "salut", "merci", "bonsoir", "oui", "svp", "aide", "revoir"),
-    "es": ("hola", "gracias", "buenas", "adiós", "adios", "sí", "ayuda", "vale", "chao"),
-}  # fmt: skip
-SHORT_WORDS = {word: lang for lang, words in _SHORT_WORDS.items() for word in words}
 _WORD = re.compile(r"[^\W\d_]+")
 # Card and passport numbers and dates of birth reach the detector as references
 # ("cardref:n:<hex>", see bot/records/references.py): their letters are no language, and as
 # Latin letters they would switch a Russian chat to English on its card number.
 _REFERENCE = ANY_REFERENCE
-_KEYBOARD_PUNCTUATION = {"zh": "？！，。：；（）", "ar": "؟،؛"}
 LATIN_MIN_SHARE = 0.4
 LATIN_MIN_MARGIN = 0.1
+
+
+@lru_cache(maxsize=4)
+def _word_languages(words: tuple[Words, ...]) -> tuple[dict[str, str], dict[str, str]]:
+    """Short word -> its language, and keyboard mark -> its language (locales/<lang>/words.yml).
+
+    Short Latin-script words that belong to one of our languages only ("merci") are
+    enough to start a conversation in that language, never to switch one (they are not
+    long enough). A word or mark listed by two languages tells neither apart: left out.
+    """
+
+    def unique(pairs: list[tuple[str, str]]) -> dict[str, str]:
+        owners: dict[str, set[str]] = {}
+        for item, lang in pairs:
+            owners.setdefault(item, set()).add(lang)
+        return {item: langs.pop() for item, langs in owners.items() if len(langs) == 1}
+
+    short = unique([(w.casefold(), lang.language) for lang in words for w in lang.short_words])
+    marks = unique([(m, lang.language) for lang in words for m in lang.keyboard_punctuation])
+    return short, marks
+
+
+def short_words() -> dict[str, str]:
+    """Short word (case-folded) -> the one language that writes it, from locales/."""
+    return dict(_word_languages(load_words(get_settings().locales_dir))[0])
 
 
 def _script_counts(text: str) -> tuple[dict[str, int], int]:
@@ -132,15 +149,16 @@ def detect(text: str) -> Detection:
     if _ARABIZI.search(text):
         return Detection("ar", ARABIZI_CONFIDENCE, long_enough)
     if not long_enough:
+        short, marks = _word_languages(load_words(get_settings().locales_dir))
         # A short Latin message typed on a Chinese or Arabic keyboard ("english？",
-        # "ok؟") keeps its keyboard's punctuation: a hint for a first message only.
-        for lang, marks in _KEYBOARD_PUNCTUATION.items():
-            if any(ch in marks for ch in text):
-                return Detection(lang, FIRST_MESSAGE_CONFIDENCE, False)
-    if not long_enough:
-        words = {SHORT_WORDS.get(w) for w in _WORD.findall(text.casefold())}
-        if len(words) == 1 and None not in words:
-            return Detection(words.pop(), 1.0, False)
+        # "ok؟") keeps its keyboard's punctuation: a hint for a first message only. The
+        # first such mark decides (one keyboard typed it).
+        keyboard = next((marks[ch] for ch in text if ch in marks), None)
+        if keyboard:
+            return Detection(keyboard, FIRST_MESSAGE_CONFIDENCE, False)
+        found = {short.get(w) for w in _WORD.findall(text.casefold())}
+        if len(found) == 1 and None not in found:
+            return Detection(found.pop(), 1.0, False)
     lingua = {
         _LINGUA[v.language]: float(v.value)
         for v in detector().compute_language_confidence_values(text)

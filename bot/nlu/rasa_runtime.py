@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 RASA_VENV = PROJECT_ROOT / ".venv-rasa"
 MODELS_DIR = PROJECT_ROOT / "models"
-# What a model is trained from: any change here means a new model.
+# What a model is trained from: any change here means a new model. Not locales/*/words.yml:
+# its month names serve PatternEntityExtractor, which is not trained (is_trainable=False,
+# so not in Rasa's training graph) and re-reads the file when it changes (rasa_addons.words).
 TRAINING_INPUTS = ("nlu_data", "domain.yml", "config.yml", "rasa_addons")
 # Modules of rasa_addons/ that only serve (start-up, input channel), never shape a model:
 # changing them must not retrain.

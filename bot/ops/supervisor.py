@@ -300,7 +300,11 @@ def rasa_service(settings: Settings, *, model: Path, endpoints: Path, logs: Path
         f"http://127.0.0.1:{settings.rasa_port}/status?token={settings.rasa_token}",
         rasa_runtime.rasa_server_env(
             rasa_token=settings.rasa_token, action_token=settings.action_server_token
-        ),
+        )
+        # The entity extractor reads month names from locales/<lang>/words.yml
+        # (rasa_addons.words): the same directory as the gateway's, also when the settings
+        # were built in code rather than from the environment.
+        | {"EXPATBOT_LOCALES": str(settings.locales_dir)},
         logs / "rasa.log",
     )
 

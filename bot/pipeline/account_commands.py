@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy.orm import Session
 
@@ -21,17 +22,29 @@ from bot.db.models import ChatIdentity
 from bot.i18n import gettext
 from bot.messages import Button, Outbound
 from bot.records import accounts
+from bot.settings import get_settings
+from rasa_addons.words import Words, load_words
 
-# What users write to be forgotten, in each language (compared after lower-casing and
-# dropping punctuation). A question about deleting data in general stays with Rasa.
-FORGET_PHRASES = frozenset({
-    "forget me", "delete my data", "delete my data please", "please forget me",
-    "忘记我", "删除我的数据", "删除我的信息", "انسني", "احذف بياناتي", "امسح بياناتي",
-    "забудь меня", "забудьте меня", "удалите мои данные", "удали мои данные",
-    "oublie-moi", "oubliez-moi", "supprimez mes données", "supprime mes données",
-    "olvídame", "olvidame", "borra mis datos", "borren mis datos", "eliminar mis datos",
-})  # fmt: skip
+# What users write to be forgotten: "forget_me" of every locales/<lang>/words.yml, compared
+# after lower-casing and dropping punctuation, on both sides. Whole messages only: a
+# question about deleting data in general stays with Rasa.
 _PUNCTUATION = re.compile(r"[\s.!?,;:。！？，،؟]+")
+
+
+def _plain(text: str) -> str:
+    return _PUNCTUATION.sub(" ", text.casefold()).strip()
+
+
+@lru_cache(maxsize=4)
+def _forget_phrases(words: tuple[Words, ...]) -> frozenset[str]:
+    return frozenset(_plain(phrase) for lang in words for phrase in lang.forget_me)
+
+
+def forget_phrases() -> frozenset[str]:
+    """Every language's "forget me" phrases, as compared (the locales of the settings)."""
+    return _forget_phrases(load_words(get_settings().locales_dir))
+
+
 ON, OFF = ("on", "1", "yes"), ("off", "0", "no")
 
 
@@ -46,7 +59,7 @@ def parse(text: str) -> Command | None:
     head = head.split("@", 1)[0].lower()
     if head in ("/unlink", "/forget", "/reminders"):
         return Command(head[1:], rest.strip().lower())
-    if _PUNCTUATION.sub(" ", text.casefold()).strip() in FORGET_PHRASES:
+    if _plain(text) in forget_phrases():
         return Command("forget")
     return None
 

@@ -45,7 +45,8 @@ from bot.records.registry.secrets import (
     normalise_number,
     number_hash,
 )
-from rasa_addons.entities import extract
+from bot.settings import get_settings
+from rasa_addons import entities
 
 __all__ = ["BIRTH", "CARD", "INVALID", "LINK_AWAITING", "PASSPORT"]
 
@@ -58,6 +59,12 @@ _WHOLE_LAST4 = re.compile(r"^(?=.*\d)[A-Z0-9]{4,12}$")
 _JOINED_PREFIX_CARD = re.compile(
     r"(?<![A-Za-z0-9])([A-Za-z]{1,3}\d(?:[ -]?\d){7,17})(?![A-Za-z0-9])"
 )
+
+
+def _extract(text: str) -> list[entities.Entity]:
+    """rasa_addons.entities.extract, with the month names of the settings' locales (the
+    same words.yml as the Rasa server's, so both read the same dates)."""
+    return entities.extract(text, locales=get_settings().locales_dir)
 
 
 def card_reference(raw: str, *, key: bytes) -> str:
@@ -108,7 +115,7 @@ def protect(text: str, *, key: bytes, awaiting: str | None, today: dt.date | Non
     whole = normalise_number(norm)
     if awaiting == AWAITING_CARD and _WHOLE_CARD.match(whole):
         return CARD + card_reference(whole, key=key)
-    found = extract(norm)
+    found = _extract(norm)
     if awaiting == AWAITING_PASSPORT and not found and _WHOLE_LAST4.match(whole):
         return PASSPORT + last4_reference(whole, key=key)
     spans: list[tuple[int, int, str]] = []
@@ -142,7 +149,7 @@ def card_reference_in(text: str, *, key: bytes) -> str | None:
     whole = normalise_number(text)
     if _WHOLE_CARD.match(whole):
         return card_reference(whole, key=key)
-    number = next((e.value for e in extract(text) if e.entity == "card_number"), None)
+    number = next((e.value for e in _extract(text) if e.entity == "card_number"), None)
     return card_reference(number, key=key) if number else None
 
 
@@ -151,7 +158,7 @@ def birth_reference_in(text: str, *, key: bytes, today: dt.date | None = None) -
     token = birth_token(text)
     if token:
         return token
-    dates = [e.value for e in extract(text) if e.entity == "date"]
+    dates = [e.value for e in _extract(text) if e.entity == "date"]
     return birth_reference(dates[0], key=key, today=today) if dates else None
 
 
