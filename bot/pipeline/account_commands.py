@@ -17,10 +17,10 @@ from functools import lru_cache
 from sqlalchemy.orm import Session
 
 from bot import texts
-from bot.answers.office import office_value
 from bot.db.models import ChatIdentity
 from bot.i18n import gettext
 from bot.messages import Button, Outbound
+from bot.pipeline.replies import say
 from bot.records import accounts
 from bot.settings import get_settings
 from rasa_addons.words import Words, load_words
@@ -64,34 +64,29 @@ def parse(text: str) -> Command | None:
     return None
 
 
-def _say(lang: str, msgid: str, buttons: tuple[Button, ...] = ()) -> Outbound:
-    text = gettext(lang, msgid, hotline=office_value("immigration_hotline"))
-    return Outbound(text=text, language=lang, buttons=buttons)
-
-
 def run(
     session: Session, *, identity: ChatIdentity, command: Command, lang: str
 ) -> tuple[list[Outbound], bool]:
     """The replies, and whether this exchange may be stored (not after forgetting)."""
     if command.name == "unlink":
         was_linked = accounts.unlink(session, identity=identity)
-        return [_say(lang, texts.UNLINKED if was_linked else texts.NOT_LINKED)], True
+        return [say(lang, texts.UNLINKED if was_linked else texts.NOT_LINKED)], True
     if command.name == "forget":
         if command.arg == "yes":
             accounts.forget(session, identity=identity)
-            return [_say(lang, texts.FORGOTTEN)], False
+            return [say(lang, texts.FORGOTTEN)], False
         if command.arg == "no":
-            return [_say(lang, texts.NOTHING_DELETED)], True
+            return [say(lang, texts.NOTHING_DELETED)], True
         buttons = (
             Button(gettext(lang, texts.FORGET_YES), "/forget yes"),
             Button(gettext(lang, texts.FORGET_NO), "/forget no"),
         )
-        return [_say(lang, texts.FORGET_CONFIRM, buttons)], True
+        return [say(lang, texts.FORGET_CONFIRM, buttons)], True
     # reminders
     if command.arg in ON or command.arg in OFF:
         accounts.set_reminders(session, identity=identity, enabled=command.arg in ON)
     replies = [
-        _say(
+        say(
             lang,
             texts.REMINDERS_ON if identity.reminders_enabled else texts.REMINDERS_OFF,
             (
@@ -102,5 +97,5 @@ def run(
         )
     ]
     if identity.reminders_enabled and identity.resident_id is None:
-        replies.append(_say(lang, texts.REMINDERS_NEED_LINK))
+        replies.append(say(lang, texts.REMINDERS_NEED_LINK))
     return replies, True
