@@ -46,13 +46,14 @@ from bot.delivery.mailbox import Mailbox
 from bot.delivery.outbox import Item
 from bot.i18n import DEFAULT_LANGUAGE, gettext, normalise_language, text_direction
 from bot.messages import Inbound, Kind, Outbound
+from bot.pipeline import store
 from bot.pipeline.assistant import Assistant
 
 SESSION_COOKIE = "expatbot_session"
 MAX_BODY_BYTES = 64 * 1024
 PAGE = Path(__file__).resolve().parent.parent / "static" / "webchat.html"
 # The page's message ids: a UUID, or any short token of these characters.
-_MESSAGE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # fullmatch: "$" would allow a final "\n"
 # A comment line on an idle stream, so that proxies keep it open.
 PING_S = 15
 
@@ -116,7 +117,7 @@ class WebChat:
         if message_id is None:
             # A client without ids (a script): every request is a new message.
             message_id = uuid.uuid4().hex
-        elif not isinstance(message_id, str) or not _MESSAGE_ID.match(message_id):
+        elif not isinstance(message_id, str) or not _MESSAGE_ID.fullmatch(message_id):
             return JSONResponse(
                 {"error": '"id" must be 1-64 letters, digits, "-" or "_"'}, status_code=400
             )
@@ -137,22 +138,52 @@ class WebChat:
             )
         )
         body: dict[str, object] = {"id": message_id, "replies": self.reply_json(result.replies)}
-        if result.status == "received":
+        if result.later:
             body["pending"] = True  # the answer comes through the event stream
         resp = JSONResponse(body)
         rotated = await self._db(
             lambda s: webchat_sessions.rotate_if_linked_since(s, token=token, since=started)
         )
         if fresh or rotated:
-            resp.set_cookie(
-                SESSION_COOKIE,
-                rotated or token,
-                httponly=True,
-                samesite="strict",
-                secure=self.secure_cookies,
-                max_age=int(webchat_sessions.SESSION_IDLE.total_seconds()),
-            )
+            self._set_cookie(resp, rotated or token)
         return resp
+
+    async def start_session(self, request: Request) -> Response:
+        """The page asks for its session before its first message, so that a first
+        message sent again after a network error carries the session it was stored
+        under (and is answered once). Nothing changes when the session is live."""
+        if (refused := web_security.refuse_unless_same_origin_json(request)) is not None:
+            return refused
+        token = request.cookies.get(SESSION_COOKIE, "")
+        lang = _accept_language(request.headers.get("accept-language", ""))
+
+        def ensure(session: Session) -> str | None:
+            if webchat_sessions.honoured(session, token=token):
+                return None
+            fresh = webchat_sessions.new_token()
+            store.get_or_create_identity(
+                session,
+                channel=self.name,
+                external_id=webchat_sessions.external_id(fresh),
+                client_language=lang,
+            )
+            return fresh
+
+        fresh = await self._db(ensure)
+        resp = Response(status_code=204)
+        if fresh is not None:
+            self._set_cookie(resp, fresh)
+        return resp
+
+    def _set_cookie(self, resp: Response, token: str) -> None:
+        resp.set_cookie(
+            SESSION_COOKIE,
+            token,
+            httponly=True,
+            samesite="strict",
+            secure=self.secure_cookies,
+            max_age=int(webchat_sessions.SESSION_IDLE.total_seconds()),
+        )
 
     async def events(self, request: Request) -> Response:
         """The open page's stream of what the outbox holds for its chat."""
@@ -209,6 +240,7 @@ class WebChat:
     def routes(self) -> list[Route]:
         return [
             Route("/", self.page, methods=["GET"]),
+            Route("/api/webchat/session", self.start_session, methods=["POST"]),
             Route("/api/webchat/messages", self.post_message, methods=["POST"]),
             Route("/api/webchat/events", self.events, methods=["GET"]),
         ]
@@ -226,7 +258,10 @@ def _last_seen(request: Request) -> int | None:
     """The newest event the page showed: Last-Event-ID after a reconnect of the same
     EventSource, ``?after=`` after a reload (the page keeps it in sessionStorage)."""
     for value in (request.headers.get("last-event-id"), request.query_params.get("after")):
-        if value and value.strip().isdigit():
+        value = (value or "").strip()
+        # ASCII digits only ("²".isdigit() is true, and int() refuses it), and few enough
+        # for the database's integers (SQLite and PostgreSQL refuse larger ones).
+        if value.isascii() and value.isdigit() and len(value) <= 18:
             return int(value)
     return None
 

@@ -88,6 +88,8 @@ class Result:
     status: str
     replies: list[Outbound] = field(default_factory=list)
     duplicate: bool = False
+    # The answer comes (or came) through the outbox, not in ``replies``.
+    later: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ class Assistant:
         self._wakeups: dict[int, asyncio.Event] = {}
         # Replies of messages handled in this process, for a request waiting for them
         # (after "forget me" they are not in the database).
-        self._results: OrderedDict[int, list[Outbound]] = OrderedDict()
+        self._results: OrderedDict[int, tuple[str, list[Outbound] | None]] = OrderedDict()
 
     async def _db(self, fn: Callable[[Session], T]) -> T:
         return await in_transaction(self.sessions, fn)
@@ -383,7 +385,7 @@ class Assistant:
         else:
             log.warning("message %s was handled already; outcome dropped", pending.message_id)
             replies = []
-        self._remember(pending.message_id, replies)
+        self._remember(pending.message_id, outcome.status, None if enqueued else replies)
         following = None if stop else inbox.next_pending(session, identity_id=identity_id)
         if following is None:
             inbox.release_lease(session, identity_id=identity_id, owner=owner)
@@ -417,29 +419,33 @@ class Assistant:
 
     async def _wait_for(self, receipt: Receipt, lang: str) -> Result:
         """The message's replies once it is handled, here or by another process; after
-        ``wait_s`` the replies go to the outbox instead and the caller is told so."""
+        ``wait_s`` the replies go to the outbox instead and the caller is told so. Replies
+        that went to the outbox are never returned here too: they would be shown twice."""
         deadline = time.monotonic() + self.timing.wait_s
+        mid, dup = receipt.message_id, receipt.duplicate
         while True:
             changed = self._changed(receipt.identity_id)
-            if receipt.message_id in self._results:
-                replies = self._results.pop(receipt.message_id)
-                return Result(receipt.message_id, "answered", replies, receipt.duplicate)
-            status = await self._db(lambda s: inbox.status_of(s, message_id=receipt.message_id))
-            if status is None:
-                return Result(receipt.message_id, "forgotten", [], receipt.duplicate)
+            if mid in self._results:
+                status, replies = self._results.pop(mid)
+                if replies is None:
+                    return Result(mid, status, [], dup, later=True)
+                return Result(mid, status, replies, dup)
+            state = await self._db(lambda s: inbox.state_of(s, message_id=mid))
+            if state is None:
+                return Result(mid, "forgotten", [], dup)
+            status, later = state
             if status in FINAL:
-                replies = await self._db(lambda s: _stored_replies(s, receipt.message_id))
-                return Result(receipt.message_id, status, replies, receipt.duplicate)
+                if later:
+                    return Result(mid, status, [], dup, later=True)
+                replies = await self._db(lambda s: _stored_replies(s, mid))
+                return Result(mid, status, replies, dup)
             if time.monotonic() > deadline:
-                moved = await self._db(
-                    lambda s: inbox.reply_later_if_waiting(s, message_id=receipt.message_id)
-                )
-                if moved:
+                if await self._db(lambda s: inbox.reply_later_if_waiting(s, message_id=mid)):
                     notice = [say(lang, texts.STILL_WORKING)]
-                    return Result(receipt.message_id, "received", notice, receipt.duplicate)
+                    return Result(mid, "received", notice, dup, later=True)
                 continue  # handled just now: its replies are stored
             await _wait(changed, self.timing.poll_s)
-            await self._try_drain(receipt.identity_id, until=receipt.message_id)
+            await self._try_drain(receipt.identity_id, until=mid)
 
     def _changed(self, identity_id: int) -> asyncio.Event:
         """Set when a turn of this chat ends in this process."""
@@ -450,8 +456,10 @@ class Assistant:
         if event is not None:
             event.set()
 
-    def _remember(self, message_id: int, replies: list[Outbound]) -> None:
-        self._results[message_id] = replies
+    def _remember(self, message_id: int, status: str, replies: list[Outbound] | None) -> None:
+        """A handled message's replies (None: they went through the outbox), for a request
+        of this process that waits for them."""
+        self._results[message_id] = (status, replies)
         while len(self._results) > 512:  # results no one in this process waited for
             self._results.popitem(last=False)
 

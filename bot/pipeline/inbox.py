@@ -180,6 +180,15 @@ def status_of(session: Session, *, message_id: int) -> str | None:
     return session.scalar(select(Message.status).where(Message.id == message_id))
 
 
+def state_of(session: Session, *, message_id: int) -> tuple[str, bool] | None:
+    """The message's status, and whether its replies go through the outbox; None once
+    it is gone."""
+    row = session.execute(
+        select(Message.status, Message.reply_later).where(Message.id == message_id)
+    ).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 def reply_later_if_waiting(session: Session, *, message_id: int) -> bool:
     """Send this message's replies through the outbox, as a request that waited for
     them gives up: True if it was still waiting, False if it was handled meanwhile."""

@@ -273,3 +273,31 @@ async def test_every_message_ends_in_exactly_one_final_state(
         "rejected",
     ]
     assert set(statuses) <= FINAL
+
+
+async def test_a_message_answered_through_the_outbox_is_not_answered_again_in_a_retry(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The request stopped waiting, so the answer goes to the outbox; the same message
+    sent again gets no replies in the response (the page shows the outbox's): never
+    shown twice, and Rasa asked once."""
+    rasa = GatedRasa("slow question")
+    holder = gateway(sessions, rasa)
+    waiter = gateway(sessions, rasa, InboxTiming(wait_s=0.2, poll_s=0.05))
+    await holder.handle(message("hello, good morning to you"))
+    busy = asyncio.create_task(holder.receive(message("slow question")))
+    await rasa.arrived["slow question"].wait()
+    gave_up = await waiter.receive(message("quick question", msg_id="q-1"))
+    assert (gave_up.status, gave_up.later) == ("received", True)
+    rasa.release["slow question"].set()
+    await busy
+    retry = await waiter.receive(message("quick question", msg_id="q-1"))
+    assert (retry.status, retry.replies, retry.later, retry.duplicate) == (
+        "answered",
+        [],
+        True,
+        True,
+    )
+    (row,) = outbox_rows(sessions)
+    assert row.text == "reply to quick question"
+    assert rasa.order.count("quick question") == 1

@@ -3,6 +3,7 @@ every reply leaves through the outbox and the channel's deliver."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import httpx
@@ -42,6 +43,11 @@ async def test_the_reply_is_stored_with_its_outbox_row_delivered(
 ) -> None:
     telegram.push_text(560, "How do I extend my visa?")
     await telegram.wait_for("sendMessage", 1)
+    for _ in range(100):  # the sender records the result right after Telegram's answer
+        with sessions() as s:
+            if s.scalar(select(Outbox.status)) == "delivered":
+                break
+        await asyncio.sleep(0.05)
     with sessions() as s:
         (row,) = s.scalars(select(Outbox)).all()
         reply = s.get(Message, row.message_id)

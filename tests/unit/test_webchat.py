@@ -68,3 +68,31 @@ async def test_forged_session_cookie_is_replaced(client: httpx.AsyncClient) -> N
     client.cookies.set(SESSION_COOKIE, "../../etc/passwd")
     resp = await client.post("/api/webchat/messages", json={"text": "hello, a visa question"})
     assert resp.cookies[SESSION_COOKIE] != "../../etc/passwd"
+
+
+async def test_the_page_gets_its_session_before_its_first_message(
+    client: httpx.AsyncClient, fake_rasa: FakeRasa
+) -> None:
+    """So that a first message sent again after a network error is recognised: the
+    same id under the same session is one message, answered once."""
+    start = await client.post("/api/webchat/session", json={})
+    assert start.status_code == 204 and SESSION_COOKIE in start.cookies
+    body = {"id": "first-1", "text": "Where is the service center?"}
+    first = await client.post("/api/webchat/messages", json=body)
+    again = await client.post("/api/webchat/messages", json=body)
+    assert SESSION_COOKIE not in first.cookies  # the session was already there
+    assert first.json()["replies"] == again.json()["replies"] != []
+    assert len(fake_rasa.requests) == 1
+    live = await client.post("/api/webchat/session", json={})
+    assert live.status_code == 204 and SESSION_COOKIE not in live.cookies
+
+
+async def test_the_session_route_refuses_other_sites_and_formats(client: httpx.AsyncClient) -> None:
+    other = await client.post(
+        "/api/webchat/session", json={}, headers={"Origin": "https://evil.example"}
+    )
+    plain = await client.post(
+        "/api/webchat/session", content=b"{}", headers={"Content-Type": "text/plain"}
+    )
+    assert (other.status_code, plain.status_code) == (403, 415)
+    assert SESSION_COOKIE not in other.cookies and SESSION_COOKIE not in plain.cookies
