@@ -255,7 +255,7 @@ class TelegramChannel:
                 link_preview_options=LinkPreviewOptions(is_disabled=True),
             )
         except RetryAfter as exc:
-            wait = exc.retry_after
+            wait = exc.retry_after  # an int until python-telegram-bot 23, then a timedelta
             seconds = wait.total_seconds() if isinstance(wait, dt.timedelta) else float(wait)
             return RetryLater(reason=f"Telegram flood control ({seconds:g}s)", after_s=seconds)
         except Forbidden as exc:  # the user blocked the bot, or deleted their account

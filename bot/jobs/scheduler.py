@@ -78,6 +78,19 @@ def claim(session: Session, job: Job, *, owner: str, now: dt.datetime) -> bool:
     return won is not None
 
 
+def _last_runs(
+    session: Session,
+) -> dict[str, tuple[dt.datetime | None, dt.datetime | None]]:
+    """Each job's last start and current lease, as the database has them."""
+    return {
+        row.name: (
+            aware(row.last_started_at) if row.last_started_at else None,
+            aware(row.lease_until) if row.lease_until else None,
+        )
+        for row in session.scalars(select(JobRun))
+    }
+
+
 def finished(session: Session, job: Job, *, owner: str, now: dt.datetime) -> None:
     session.execute(
         update(JobRun)
@@ -97,9 +110,16 @@ class Scheduler:
 
     async def run_due(self, now: dt.datetime | None = None) -> list[str]:
         """Run every job that is due and that this process wins; their names."""
+        moment = now or utcnow()
+        # One read first: an idle tick writes nothing (on SQLite every write takes the
+        # database's one write lock).
+        runs = await in_transaction(self._sessions, _last_runs)
         ran = []
         for job in self.jobs:
-            if await self._run_if_won(job, now or utcnow()):
+            last, lease_until = runs.get(job.name, (None, None))
+            if not job.due(last, moment) or (lease_until is not None and lease_until > moment):
+                continue
+            if await self._run_if_won(job, moment):
                 ran.append(job.name)
         return ran
 
