@@ -119,14 +119,13 @@ def worker(url: str, base_url: str, limited: bool) -> None:
         app = build_application(TOKEN, base_url=base_url, polling=False)
         channel = kind(pipeline, app)
         await channel.application.initialize()
-        dispatcher = Dispatcher(sessions, {"telegram": channel}, batch=64)
-        while True:
-            report = await dispatcher.run_round()
-            if report.claimed:
-                continue
-            if await asyncio.to_thread(unfinished, url) == 0:
-                break
-            await asyncio.sleep(0.02)  # rows postponed by a limit, or with another process
+        dispatcher = Dispatcher(sessions, {"telegram": channel}, idle_s=0.05)
+        stop = asyncio.Event()
+        sending = asyncio.create_task(dispatcher.run(stop))  # as in a gateway or worker
+        while await asyncio.to_thread(unfinished, url):
+            await asyncio.sleep(0.1)
+        stop.set()
+        await sending
         await channel.application.shutdown()
         engine.dispose()
 

@@ -1,9 +1,11 @@
 """Sends the outbox's rows through their channels: the one sender of every process.
 
-Every gateway and worker runs one. A round claims the due rows of the channels this
-process can push to (one per recipient, the oldest: rows to one chat go out in order),
-and sends them concurrently: each first waits for its rate limits, then goes to the
-channel's ``deliver``, whose answer decides the row's next state:
+Every gateway and worker runs one. It keeps up to ``batch`` sends in flight: it claims
+the due rows of the channels this process can push to (one per recipient, the oldest:
+rows to one chat go out in order), and sends each as soon as its rate limits allow (a
+moment booked in the shared limits, bot.delivery.rate_limit; a row whose moment is too
+far off goes back to wait). A send goes to the channel's ``deliver``, whose answer
+decides the row's next state:
 
 - delivered: final;
 - retry later: again after the platform's own delay (Telegram's ``retry_after``) or an
@@ -12,8 +14,9 @@ channel's ``deliver``, whose answer decides the row's next state:
   the user writes again;
 - failed (the platform refuses the message for good): final, with the reason.
 
-A send that raises is a retry. The dispatcher sleeps until it is kicked (a turn or a job
-enqueued something) or until ``idle_s`` passed, for rows enqueued by other processes.
+A send that raises is a retry. When nothing is due the dispatcher sleeps until it is
+kicked (a turn or a job enqueued something), a send finishes, or ``idle_s`` passed (for
+rows enqueued by other processes).
 """
 
 from __future__ import annotations
@@ -93,59 +96,71 @@ class Dispatcher:
         """Something was enqueued: send it now rather than at the next idle poll."""
         self._kicked.set()
 
+    async def _claim(self, limit: int) -> list[Item]:
+        return await in_transaction(
+            self._sessions,
+            lambda s: outbox.claim_due(
+                s, channels=self._channels, owner=self._owner, lease=self._lease, limit=limit
+            ),
+        )
+
     async def run_round(self) -> RoundReport:
+        """Claim what is due and send it, all at once: one step, for tests and benches."""
         report = RoundReport()
         if not self._channels:
             return report
-        items = await in_transaction(
-            self._sessions,
-            lambda s: outbox.claim_due(
-                s,
-                channels=self._channels,
-                owner=self._owner,
-                lease=self._lease,
-                limit=self._batch,
-            ),
-        )
+        items = await self._claim(self._batch)
         report.claimed = len(items)
-        results = await asyncio.gather(*(self._send(item) for item in items))
-        for outcome in results:
+        for outcome in await asyncio.gather(*(self._send(item) for item in items)):
             setattr(report, outcome, getattr(report, outcome) + 1)
         return report
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Send until ``stop`` is set; a database that is down is waited out."""
-        while not stop.is_set():
-            try:
-                report = await self.run_round()
-            except SQLAlchemyError:
-                log.exception("outbox: database failure; trying again shortly")
-                report = RoundReport()
-            if report.claimed:
-                continue  # more may be due at once
-            self._kicked.clear()
-            waiters = [
-                asyncio.ensure_future(self._kicked.wait()),
-                asyncio.ensure_future(stop.wait()),
-            ]
-            try:
-                await asyncio.wait(
-                    waiters, timeout=self._idle_s, return_when=asyncio.FIRST_COMPLETED
+        """Send until ``stop`` is set, with up to ``batch`` sends in flight; a database
+        that is down is waited out."""
+        inflight: set[asyncio.Task[str]] = set()
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                free = self._batch - len(inflight)
+                items: list[Item] = []
+                if free > 0 and self._channels:
+                    try:
+                        items = await self._claim(free)
+                    except SQLAlchemyError:
+                        log.exception("outbox: database failure; trying again shortly")
+                inflight |= {asyncio.create_task(self._send(item)) for item in items}
+                if items and len(inflight) < self._batch:
+                    continue  # more may be due at once
+                self._kicked.clear()
+                kicked = asyncio.ensure_future(self._kicked.wait())
+                done, _ = await asyncio.wait(
+                    {kicked, stopping, *inflight},
+                    timeout=self._idle_s,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
-            finally:
-                for w in waiters:
-                    w.cancel()
+                kicked.cancel()
+                for task in done & inflight:
+                    inflight.discard(task)
+                    if task.exception() is not None:
+                        log.error("outbox: a send failed", exc_info=task.exception())
+        finally:
+            stopping.cancel()
+            if inflight:  # sends under way finish; their rows would be sent again anyway
+                await asyncio.wait(inflight, timeout=10)
 
     async def _send(self, item: Item) -> str:
         channel = self._channels[item.channel]
-        wait = await self._limiter.acquire(channel.rates(item))
-        if wait > 0:
-            at = utcnow() + dt.timedelta(seconds=wait)
+        slot = await self._limiter.acquire(channel.rates(item))
+        if not slot.booked:
+            at = utcnow() + dt.timedelta(seconds=slot.delay)
             await in_transaction(
                 self._sessions,
                 lambda s: outbox.postpone(s, row_id=item.id, owner=self._owner, at=at),
             )
             return "postponed"
+        if slot.delay > 0:
+            await asyncio.sleep(slot.delay)
         try:
             result: DeliveryResult = await channel.deliver(item)
         except Exception as exc:  # a bug or an unforeseen error of the platform's client

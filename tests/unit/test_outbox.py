@@ -20,7 +20,7 @@ from bot.delivery import outbox
 from bot.delivery.channel import Delivered, DeliveryResult, Rate
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.outbox import Item
-from bot.delivery.rate_limit import RateLimiter, check_and_consume
+from bot.delivery.rate_limit import RateLimiter, Slot, book
 from bot.pipeline.assistant import Assistant
 from tests.telegram_rig import Rig, telegram_rig
 
@@ -226,41 +226,72 @@ def test_gcra_allows_a_burst_then_the_rate(sessions: sessionmaker[Session]) -> N
     results = []
     for t in (0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 2.0):
         with transaction(sessions) as s:
-            results.append(round(check_and_consume(s, [rate], now=1000 + t), 3))
-    assert results == [0.0, 0.0, 0.0, 1.0, 0.5, 0.0, 1.0, 0.0]
+            slot = book(s, [rate], now=1000 + t, max_wait=0.0)
+            results.append((round(slot.delay, 3), slot.booked))
+    assert results == [
+        (0.0, True),
+        (0.0, True),
+        (0.0, True),
+        (1.0, False),
+        (0.5, False),
+        (0.0, True),
+        (1.0, False),
+        (0.0, True),
+    ]
+
+
+def test_a_near_moment_is_booked_a_far_one_is_not(sessions: sessionmaker[Session]) -> None:
+    """Senders queueing for one limit are spaced out, each with its own booked moment,
+    instead of all trying again at once; a moment too far off is not booked."""
+    rate = Rate("telegram:bot", per_second=2.0, burst=1)
+    slots = []
+    for _ in range(6):
+        with transaction(sessions) as s:
+            slots.append(book(s, [rate], now=50.0, max_wait=2.0))
+    assert [(s.delay, s.booked) for s in slots] == [
+        (0.0, True),
+        (0.5, True),
+        (1.0, True),
+        (1.5, True),
+        (2.0, True),
+        (2.5, False),
+    ]
 
 
 def test_a_send_refused_by_one_limit_consumes_none(sessions: sessionmaker[Session]) -> None:
     chat_rate = Rate("chat:1", per_second=1.0, burst=1)
     bot_rate = Rate("bot", per_second=30.0, burst=1)
     with transaction(sessions) as s:
-        assert check_and_consume(s, [chat_rate, bot_rate], now=100.0) == 0.0
+        assert book(s, [chat_rate, bot_rate], now=100.0, max_wait=0.0) == Slot(0.0, True)
     with transaction(sessions) as s:
         bot_before = s.get(RateLimit, "bot")
         assert bot_before is not None
         tat = bot_before.tat
     with transaction(sessions) as s:
-        assert check_and_consume(s, [chat_rate, bot_rate], now=100.5) == pytest.approx(0.5)
+        refused = book(s, [chat_rate, bot_rate], now=100.5, max_wait=0.0)
+        assert refused.delay == pytest.approx(0.5) and not refused.booked
     with transaction(sessions) as s:
         bot_after = s.get(RateLimit, "bot")
         assert bot_after is not None and bot_after.tat == tat
 
 
 def test_limits_hold_across_processes(sessions: sessionmaker[Session]) -> None:
-    """Four threads (as four gateways would) asking at once: no more than the burst is
-    allowed at one instant, however the requests interleave."""
+    """Four threads (as four gateways would) asking at once: each moment is booked once,
+    so no more than the burst goes at one instant and the rest are spaced at the rate,
+    however the requests interleave."""
     rate = Rate("telegram:bot", per_second=5.0, burst=5)
-    limiter = RateLimiter(sessions, clock=lambda: 5000.0)
-    allowed: list[float] = []
+    limiter = RateLimiter(sessions, clock=lambda: 5000.0, max_wait=10.0)
+    delays: list[float] = []
 
     def ask() -> None:
         for _ in range(5):
-            allowed.append(asyncio.run(limiter.acquire([rate])))
+            slot = asyncio.run(limiter.acquire([rate]))
+            assert slot.booked
+            delays.append(round(slot.delay, 6))
 
     threads = [threading.Thread(target=ask) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert sum(1 for wait in allowed if wait == 0.0) == 5
-    assert len(allowed) == 20
+    assert sorted(delays) == [0.0] * 5 + [round(0.2 * k, 6) for k in range(1, 16)]
