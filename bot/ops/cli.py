@@ -13,6 +13,7 @@ import asyncio
 import datetime as dt
 import getpass
 import logging
+import os
 import sys
 import time
 import traceback
@@ -190,12 +191,47 @@ def cmd_run(_args: argparse.Namespace) -> int:
             service.stop()
         return 1
     say(f"all up in {time.monotonic() - started:.0f}s")
+    token_file = share_dev_token(settings)
     say(f"web chat: http://{settings.gateway_host}:{settings.gateway_port}/")
     say("terminal chat: .venv/bin/expatbot chat   (in another terminal)")
     if settings.telegram_bot_token:
         say("Telegram: polling with TELEGRAM_BOT_TOKEN")
     say("Ctrl-C stops everything.")
-    return supervise(services, say=say)
+    try:
+        return supervise(services, say=say)
+    finally:
+        if token_file is not None:
+            token_file.unlink(missing_ok=True)
+
+
+# In development the Rasa server's token is random per `expatbot run`; `expatbot chat`,
+# started in another terminal, finds it here. Only in development (production sets
+# RASA_TOKEN in every process's environment), readable by this user only, removed when
+# `expatbot run` stops.
+DEV_TOKEN_FILE = "rasa-token"
+
+
+def share_dev_token(settings: Any) -> Path | None:
+    if settings.environment != "development" or os.environ.get("RASA_TOKEN"):
+        return None
+    path = Path(settings.var_dir) / "run" / DEV_TOKEN_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(settings.rasa_token)
+    return path
+
+
+def use_dev_token() -> None:
+    """`expatbot chat` beside a running `expatbot run`: its Rasa token, in development."""
+    settings = get_settings()
+    path = Path(settings.var_dir) / "run" / DEV_TOKEN_FILE
+    if settings.environment == "development" and not os.environ.get("RASA_TOKEN"):
+        if path.exists():
+            os.environ["RASA_TOKEN"] = path.read_text().strip()
+            get_settings.cache_clear()
+        else:
+            say("note: no running `expatbot run` found; messages will get the 'unavailable' reply")
 
 
 def cmd_nlu_eval(args: argparse.Namespace) -> int:
@@ -347,6 +383,7 @@ def cmd_chat(args: argparse.Namespace) -> int:
     from bot.channels.terminal import run_terminal_chat
 
     current_database()  # every message is stored first: a fresh clone needs the tables
+    use_dev_token()
 
     async def chat() -> int:
         assistant, rasa, engine = build_assistant(get_settings())

@@ -179,3 +179,34 @@ def test_missing_tables_say_what_to_run() -> None:
 )
 def test_bugs_keep_their_traceback(exc: Exception) -> None:
     assert expected_problem(exc) is None
+
+
+def test_the_terminal_chat_finds_the_token_of_a_running_expatbot_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In development the Rasa token is random per `expatbot run`; `expatbot chat` in
+    another terminal reads it from var/run/, which only this user can read."""
+    from bot.ops import cli
+    from bot.settings import Settings, get_settings
+
+    monkeypatch.delenv("RASA_TOKEN", raising=False)
+    monkeypatch.setenv("EXPATBOT_VAR", str(tmp_path))
+    run_settings = Settings()  # type: ignore[call-arg]
+    path = cli.share_dev_token(run_settings)
+    assert path is not None and path.read_text() == run_settings.rasa_token
+    assert path.stat().st_mode & 0o777 == 0o600
+    get_settings.cache_clear()
+    try:
+        cli.use_dev_token()
+        assert get_settings().rasa_token == run_settings.rasa_token
+    finally:
+        monkeypatch.delenv("RASA_TOKEN", raising=False)
+        get_settings.cache_clear()
+    production = Settings(  # type: ignore[call-arg]
+        EXPATBOT_ENV="production",
+        RASA_TOKEN="r" * 24,
+        ACTION_SERVER_TOKEN="a" * 24,
+        REGISTRY_HASH_KEY="k" * 24,
+        EXPATBOT_VAR=str(tmp_path / "prod"),
+    )
+    assert cli.share_dev_token(production) is None  # never written outside development
