@@ -15,11 +15,10 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from bot.answers.render import to_plain
-from bot.db import in_transaction
+from bot.db import conversations, in_transaction
 from bot.delivery import outbox
 from bot.delivery.outbox import Item
 from bot.messages import Button, Inbound, Kind
-from bot.pipeline import store
 from bot.pipeline.assistant import Assistant
 
 CHANNEL = "terminal"
@@ -49,7 +48,7 @@ class TerminalChat:
 
     async def collect(self) -> int:
         def take(session: Session) -> list[Item]:
-            identity = store.find_identity(session, channel=CHANNEL, external_id=self.user)
+            identity = conversations.find_identity(session, channel=CHANNEL, external_id=self.user)
             if identity is None:
                 return []
             items = outbox.collect(session, identity_id=identity.id, channel=CHANNEL, after_id=None)

@@ -39,14 +39,13 @@ from bot import texts
 from bot.answers.render import to_html
 from bot.channels import web_security, webchat_sessions
 from bot.channels.http_body import read_body
-from bot.db import in_transaction
+from bot.db import conversations, in_transaction
 from bot.db.models import ChatIdentity, utcnow
 from bot.delivery import outbox
 from bot.delivery.mailbox import Mailbox
 from bot.delivery.outbox import Item
 from bot.i18n import DEFAULT_LANGUAGE, gettext, normalise_language, text_direction
 from bot.messages import Inbound, Kind, Outbound
-from bot.pipeline import store
 from bot.pipeline.assistant import Assistant
 
 SESSION_COOKIE = "expatbot_session"
@@ -161,7 +160,7 @@ class WebChat:
             if webchat_sessions.honoured(session, token=token):
                 return None
             fresh = webchat_sessions.new_token()
-            store.get_or_create_identity(
+            conversations.get_or_create_identity(
                 session,
                 channel=self.name,
                 external_id=webchat_sessions.external_id(fresh),

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import and_, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from bot.db import aware, insert_unless_present
+from bot.db import aware, conversations, insert_unless_present
 from bot.db.models import ChatIdentity, Message, Outbox, utcnow
 
 UNFINISHED = ("pending", "sending")
@@ -122,19 +122,15 @@ def to_chat(
     staff replies use."""
     message_id = None
     if conversation_id is not None:
-        copy = Message(
+        message_id = conversations.record_outbound(
+            session,
             conversation_id=conversation_id,
-            direction="out",
             text=text,
-            kind="text",
             language=language,
+            reply_to=reply_to,
+            buttons=buttons,
             status="queued",
-            buttons=list(buttons) if buttons else None,
-            reply_to_id=reply_to,
-        )
-        session.add(copy)
-        session.flush()
-        message_id = copy.id
+        ).id
     return enqueue(
         session,
         key=key,

@@ -21,11 +21,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
-from bot.db import in_transaction, insert_unless_present
+from bot.db import conversations, in_transaction, insert_unless_present
 from bot.db.models import ChatIdentity, MerchantCard, Reminder, TravelDocument, utcnow
 from bot.delivery import outbox
 from bot.i18n import DEFAULT_LANGUAGE, days_away, gettext
-from bot.pipeline import store
 
 DOCUMENT_THRESHOLDS = (30, 14, 7, 1)
 CARD_THRESHOLDS = (0,)
@@ -168,7 +167,7 @@ def claim_and_enqueue(session: Session, item: Due) -> int | None:
     queued = 0
     for chat in _chats(session, item.resident_id):
         lang = chat.language or DEFAULT_LANGUAGE
-        conv = store.current_conversation(session, identity=chat)
+        conv = conversations.current_conversation(session, identity=chat)
         added = outbox.to_chat(
             session,
             key=f"reminder:{reminder_id}:{chat.id}",

@@ -29,7 +29,7 @@ def clean(raw: str, *, max_chars: int) -> Cleaned:
     text = unicodedata.normalize("NFC", raw).replace("\r\n", "\n").replace("\r", "\n")
     text = INVISIBLE.sub("", text)
     # NUL is stored as "␀" and a lone surrogate as "\ufffd" (no database keeps them in
-    # text: bot.pipeline.store.storable), and the pipeline reads messages back from the
+    # text: bot.db.conversations.storable), and the pipeline reads messages back from the
     # database: they are still no text.
     text = text.replace("\u2400", " ").replace("\ufffd", " ")
     # Control characters (C0, C1) except newline and tab, and lone surrogates (which a

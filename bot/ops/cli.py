@@ -281,7 +281,7 @@ def cmd_answers_status(args: argparse.Namespace) -> int:
 
     from bot.answers.status import status_table
     from bot.db import make_engine, make_sessionmaker
-    from bot.pipeline.store import english_fallbacks, vote_counts
+    from bot.db.conversations import english_fallbacks, vote_counts
 
     settings = get_settings()
     votes = fallbacks = None

@@ -9,8 +9,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.db import conversations
 from bot.db.models import ChatIdentity
-from bot.pipeline import store
 
 DEMO_CHANNEL = "demo"
 # (user, language, [(inbound text, intent, status, reply)])
@@ -45,16 +45,18 @@ def seed_demo(session: Session) -> bool:
     if session.scalar(select(func.count()).select_from(ChatIdentity)):
         return False
     for user, lang, turns in DEMO_CHATS:
-        identity = store.get_or_create_identity(session, channel=DEMO_CHANNEL, external_id=user)
+        identity = conversations.get_or_create_identity(
+            session, channel=DEMO_CHANNEL, external_id=user
+        )
         identity.language = lang
-        conv = store.current_conversation(session, identity=identity)
+        conv = conversations.current_conversation(session, identity=identity)
         conv.language = lang
         for text, intent, status, reply in turns:
-            msg = store.record_inbound(session, conversation=conv, text=text, kind="text")
+            msg = conversations.record_inbound(session, conversation=conv, text=text, kind="text")
             msg.language, msg.intent, msg.status = lang, intent, status
             msg.confidence = 0.9 if intent else None
             if reply:
-                store.record_outbound(
+                conversations.record_outbound(
                     session, conversation_id=conv.id, text=reply, language=lang, reply_to=msg.id
                 )
     return True

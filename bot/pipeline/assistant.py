@@ -35,13 +35,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
 from bot.answers.store import AnswerStore
-from bot.db import in_transaction
+from bot.db import conversations, in_transaction
 from bot.db.models import ChatIdentity, Message, utcnow
 from bot.delivery import outbox
 from bot.i18n import DEFAULT_LANGUAGE, normalise_language
 from bot.messages import Button, Inbound, Outbound
 from bot.nlu.sanitize import clean
-from bot.pipeline import inbox, store
+from bot.pipeline import inbox
 from bot.pipeline.chain import build_chain
 from bot.pipeline.inbox import FINAL, Pending, Receipt
 from bot.pipeline.modes import BOT
@@ -360,7 +360,7 @@ class Assistant:
                     )
                     enqueued = True
                 else:
-                    store.record_outbound(
+                    conversations.record_outbound(
                         session,
                         conversation_id=msg.conversation_id,
                         text=out.text,
@@ -409,7 +409,7 @@ class Assistant:
             if report.redact:
                 # An answer to an identity question (card number, date of birth):
                 # compared by the action server, never kept in the transcript.
-                msg.text = store.REDACTED
+                msg.text = conversations.REDACTED
             msg.intent = report.intent
             msg.confidence = report.confidence
             msg.answer_language = report.answer_language

@@ -22,10 +22,9 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from bot.db import aware, insert_unless_present
+from bot.db import aware, conversations, insert_unless_present
 from bot.db.models import ChatIdentity, Conversation, Message, utcnow
 from bot.messages import Inbound, Kind
-from bot.pipeline import store
 from bot.records import references
 
 FINAL = frozenset({"answered", "rejected", "with_staff", "failed"})
@@ -44,7 +43,7 @@ class Receipt:
 def store_inbound(session: Session, *, inbound: Inbound, key: bytes, reply_later: bool) -> Receipt:
     """Store the message (or find it, when its id was seen before) and commit nothing:
     the caller's transaction does, before the channel acknowledges the message."""
-    identity = store.get_or_create_identity(
+    identity = conversations.get_or_create_identity(
         session,
         channel=inbound.channel,
         external_id=inbound.external_id,
@@ -53,7 +52,7 @@ def store_inbound(session: Session, *, inbound: Inbound, key: bytes, reply_later
     known = _find(session, identity_id=identity.id, channel_message_id=inbound.message_id)
     if known is not None:
         return Receipt(known.id, identity.id, True, known.status)
-    conv = store.current_conversation(session, identity=identity)
+    conv = conversations.current_conversation(session, identity=identity)
     text = references.protect(inbound.text, key=key, awaiting=identity.awaiting)
     values = {
         "conversation_id": conv.id,
@@ -61,7 +60,7 @@ def store_inbound(session: Session, *, inbound: Inbound, key: bytes, reply_later
         "channel_message_id": inbound.message_id,
         "direction": "in",
         "kind": inbound.kind,
-        "text": store.storable(text),
+        "text": conversations.storable(text),
         "status": "received",
         "reply_later": reply_later,
         "created_at": utcnow(),

@@ -14,10 +14,10 @@ import yaml
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
+from bot.db import conversations
 from bot.i18n import gettext
 from bot.messages import Inbound, Outbound
 from bot.nlu.rasa_runtime import domain_intents
-from bot.pipeline import store
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.rasa_client import RasaClient
 from tests.helpers import REGISTRY_KEY, new_id
@@ -127,7 +127,7 @@ async def test_conversation_in_each_language(
     with sessions() as s:
         inbound = [
             m
-            for m in store.transcript(s, channel="webchat", external_id=user)
+            for m in conversations.transcript(s, channel="webchat", external_id=user)
             if m.direction == "in"
         ]
     assert [m.intent for m in inbound] == [intent for _, intent in CONVERSATIONS[lang]]

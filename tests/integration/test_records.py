@@ -19,12 +19,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
-from bot.db import make_engine, make_sessionmaker
+from bot.db import conversations, make_engine, make_sessionmaker
 from bot.db.models import ChatIdentity, LinkAttempt, StaffAlert
 from bot.i18n import gettext
 from bot.messages import Inbound, Outbound
 from bot.nlu.rasa_runtime import domain_intents
-from bot.pipeline import store
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.rasa_client import RasaClient
 from bot.records import accounts, references
@@ -105,11 +104,11 @@ async def test_unlinked_question_links_then_answers_it(
     with stack_sessions() as s:
         inbound = [
             m.text
-            for m in store.transcript(s, channel="webchat", external_id=chat.user)
+            for m in conversations.transcript(s, channel="webchat", external_id=chat.user)
             if m.direction == "in"
         ]
     # The answers to identity questions are not kept; the questions are.
-    assert inbound == ["is my merchant card still valid?"] + [store.REDACTED] * 2
+    assert inbound == ["is my merchant card still valid?"] + [conversations.REDACTED] * 2
     # Rasa's conversation state never held the number or the date of birth: the gateway
     # sent their keyed hashes.
     tracker = httpx.get(

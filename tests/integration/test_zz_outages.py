@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
+from bot.db import conversations
 from bot.i18n import gettext
 from bot.messages import Inbound
 from bot.nlu.rasa_runtime import domain_intents
-from bot.pipeline import store
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.rasa_client import RasaClient
 from tests.helpers import REGISTRY_KEY, new_id
@@ -96,7 +96,7 @@ async def test_action_server_then_rasa_down(
     with sessions() as s:
         inbound = [
             m
-            for m in store.transcript(s, channel="webchat", external_id="outage")
+            for m in conversations.transcript(s, channel="webchat", external_id="outage")
             if m.direction == "in"
         ]
     assert [m.status for m in inbound] == ["answered", "failed", "failed"]

@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
-from bot.db import transaction
+from bot.db import conversations, transaction
 from bot.db.models import AnswerVote, ChatIdentity, LinkAttempt, Message, Resident
 from bot.i18n import gettext
 from bot.messages import Inbound, Outbound
-from bot.pipeline import account_commands, store
+from bot.pipeline import account_commands
 from bot.pipeline.assistant import Assistant
 from bot.records import accounts, references
 from tests.conftest import FakeRasa
@@ -125,8 +125,8 @@ async def test_forget_me_asks_then_deletes_link_and_transcript(
     assert after.resident_id is None and after.language is None
     assert after.public_id != before.public_id  # Rasa starts afresh for this chat
     with sessions() as s:
-        assert store.transcript(s, channel="telegram", external_id="u1") == []
-        assert len(store.transcript(s, channel="telegram", external_id="u2")) == 2
+        assert conversations.transcript(s, channel="telegram", external_id="u1") == []
+        assert len(conversations.transcript(s, channel="telegram", external_id="u2")) == 2
         vote = s.scalars(select(AnswerVote)).one()
         assert vote.identity_id is None and vote.topic == "faq_visa_types"  # anonymous count
         # The lockout cannot be reset by forgetting.
@@ -152,7 +152,7 @@ async def test_answers_to_identity_questions_are_not_kept(
     await say(assistant, "what about my visa")
     with sessions() as s:
         inbound = [m.text for m in s.scalars(select(Message).where(Message.direction == "in"))]
-    assert inbound == [store.REDACTED, "what about my visa"]
+    assert inbound == [conversations.REDACTED, "what about my visa"]
     # ...and Rasa got only the number's keyed hash, which the action server compares.
     ref = accounts.card_reference("YW 2016 0012 34", key=registry_key())
     assert ref.startswith("n:")

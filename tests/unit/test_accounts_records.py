@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db import transaction
+from bot.db import conversations, transaction
 from bot.db.models import (
     ChatIdentity,
     Conversation,
@@ -25,7 +25,6 @@ from bot.db.models import (
     TravelDocument,
 )
 from bot.delivery import outbox
-from bot.pipeline import store
 from bot.records import accounts
 from bot.records.registry.importer import import_registry
 from tests.people import AHMED, registry_csv, registry_key
@@ -33,11 +32,13 @@ from tests.people import AHMED, registry_csv, registry_key
 
 def chat_with_transcript(s: Session, external_id: str, lines: int) -> ChatIdentity:
     """A chat identity with one conversation of ``lines`` questions, each answered."""
-    identity = store.get_or_create_identity(s, channel="telegram", external_id=external_id)
-    conversation = store.current_conversation(s, identity=identity)
+    identity = conversations.get_or_create_identity(s, channel="telegram", external_id=external_id)
+    conversation = conversations.current_conversation(s, identity=identity)
     for i in range(lines):
-        question = store.record_inbound(s, conversation=conversation, text=f"q{i}", kind="text")
-        store.record_outbound(
+        question = conversations.record_inbound(
+            s, conversation=conversation, text=f"q{i}", kind="text"
+        )
+        conversations.record_outbound(
             s, conversation_id=conversation.id, text=f"a{i}", language="en", reply_to=question.id
         )
     return identity
@@ -129,10 +130,10 @@ def test_unlink_cancels_the_reminders_not_yet_delivered(sessions: sessionmaker[S
 
 def test_forget_without_a_transcript(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as s:
-        identity = store.get_or_create_identity(s, channel="webchat", external_id="new")
+        identity = conversations.get_or_create_identity(s, channel="webchat", external_id="new")
         result = accounts.forget(s, identity=identity)
         assert (result.messages, result.conversations) == (0, 0)
-        store.current_conversation(s, identity=identity)  # a conversation, no message yet
+        conversations.current_conversation(s, identity=identity)  # a conversation, no message yet
         result = accounts.forget(s, identity=identity)
         assert (result.messages, result.conversations) == (0, 1)
 
@@ -182,7 +183,7 @@ def test_failures_are_counted_per_chat(sessions: sessionmaker[Session]) -> None:
 
     setup_twins(sessions)
     with transaction(sessions) as s:
-        other = store.get_or_create_identity(s, channel="webchat", external_id="other")
+        other = conversations.get_or_create_identity(s, channel="webchat", external_id="other")
         assert accounts.recent_failures(s, identity_id=other.id, now=NOW) == 0
         mine = s.scalars(select(ChatIdentity).where(ChatIdentity.external_id == "4242")).one()
         for _ in range(3):
@@ -198,7 +199,7 @@ def test_staff_alert_names_the_chat_and_is_logged(
     sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture
 ) -> None:
     with transaction(sessions) as s:
-        identity = store.get_or_create_identity(s, channel="telegram", external_id="77")
+        identity = conversations.get_or_create_identity(s, channel="telegram", external_id="77")
         with caplog.at_level(logging.WARNING, logger="bot.records.alerts"):
             accounts.raise_alert(s, kind="link_lockout", identity_id=identity.id, details="why")
         alert = s.scalars(select(StaffAlert)).one()

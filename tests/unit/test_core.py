@@ -8,10 +8,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
+from bot.db import conversations
 from bot.db.models import ChatIdentity, Message
 from bot.i18n import gettext
 from bot.messages import Inbound
-from bot.pipeline import store
 from bot.pipeline.assistant import Assistant
 from tests.conftest import FakeRasa
 from tests.helpers import REGISTRY_KEY, new_id
@@ -32,7 +32,7 @@ def inbound(
 
 def messages(sessions: sessionmaker[Session], user: str = "u1") -> list[Message]:
     with sessions() as s:
-        return store.transcript(s, channel="webchat", external_id=user)
+        return conversations.transcript(s, channel="webchat", external_id=user)
 
 
 async def test_message_is_stored_with_language_intent_and_reply(
@@ -258,4 +258,4 @@ async def test_english_fallback_answers_are_counted_for_editors(
     fake_rasa.handler = answer_in_english
     await assistant.handle(inbound("Что будет, если я просрочил визу на неделю?"))
     with sessions() as s:
-        assert store.english_fallbacks(s) == {("faq_overstay", "ru"): 1}
+        assert conversations.english_fallbacks(s) == {("faq_overstay", "ru"): 1}

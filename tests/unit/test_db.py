@@ -7,8 +7,7 @@ from pathlib import Path
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db import make_engine, upgrade
-from bot.pipeline import store
+from bot.db import conversations, make_engine, upgrade
 
 
 def test_migrations_create_every_table_and_are_idempotent(database_url: str) -> None:
@@ -21,12 +20,14 @@ def test_migrations_create_every_table_and_are_idempotent(database_url: str) -> 
 
 def test_identity_conversation_messages_roundtrip(sessions: sessionmaker[Session]) -> None:
     with sessions() as s, s.begin():
-        identity = store.get_or_create_identity(
+        identity = conversations.get_or_create_identity(
             s, channel="telegram", external_id="12345", client_language="ar"
         )
-        conv = store.current_conversation(s, identity=identity)
-        msg_in = store.record_inbound(s, conversation=conv, text="مرحبا 👋 \x00", kind="text")
-        store.record_outbound(
+        conv = conversations.current_conversation(s, identity=identity)
+        msg_in = conversations.record_inbound(
+            s, conversation=conv, text="مرحبا 👋 \x00", kind="text"
+        )
+        conversations.record_outbound(
             s,
             conversation_id=conv.id,
             text="أهلا",
@@ -35,11 +36,11 @@ def test_identity_conversation_messages_roundtrip(sessions: sessionmaker[Session
             buttons=[{"title": "القائمة", "payload": "/help"}],
         )
     with sessions() as s, s.begin():
-        again = store.get_or_create_identity(s, channel="telegram", external_id="12345")
+        again = conversations.get_or_create_identity(s, channel="telegram", external_id="12345")
         assert again.id == identity.id and again.client_language == "ar"
-        assert store.current_conversation(s, identity=again).id == conv.id
+        assert conversations.current_conversation(s, identity=again).id == conv.id
     with sessions() as s:
-        rows = store.transcript(s, channel="telegram", external_id="12345")
+        rows = conversations.transcript(s, channel="telegram", external_id="12345")
         assert [m.direction for m in rows] == ["in", "out"]
         assert rows[0].text == "مرحبا 👋 \u2400"
         assert rows[1].buttons == [{"title": "القائمة", "payload": "/help"}]
@@ -49,8 +50,8 @@ def test_same_external_id_on_two_channels_are_two_identities(
     sessions: sessionmaker[Session],
 ) -> None:
     with sessions() as s, s.begin():
-        a = store.get_or_create_identity(s, channel="telegram", external_id="42")
-        b = store.get_or_create_identity(s, channel="wechat", external_id="42")
+        a = conversations.get_or_create_identity(s, channel="telegram", external_id="42")
+        b = conversations.get_or_create_identity(s, channel="wechat", external_id="42")
         assert a.id != b.id and a.public_id != b.public_id
 
 
@@ -62,9 +63,9 @@ def test_demo_data_seeds_an_empty_database_once(sessions: sessionmaker[Session])
     with sessions() as s, s.begin():
         assert seed_demo(s) is False
     with sessions() as s:
-        failed = store.failed(s)
+        failed = conversations.failed(s)
         assert len(failed) == 1 and failed[0].language == "ru"
-        rows = store.transcript(s, channel=DEMO_CHANNEL, external_id="demo-amina")
+        rows = conversations.transcript(s, channel=DEMO_CHANNEL, external_id="demo-amina")
         assert [m.direction for m in rows] == ["in", "out", "in"]
 
 

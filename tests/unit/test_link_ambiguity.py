@@ -14,9 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db import transaction
+from bot.db import conversations, transaction
 from bot.db.models import ChatIdentity, LinkAttempt, Resident, StaffAlert
-from bot.pipeline import store
 from bot.records import accounts
 from bot.records.registry.importer import import_registry
 from tests.people import TWIN_A, TWIN_B, registry_csv, registry_key
@@ -57,7 +56,7 @@ def setup_twins(sessions: sessionmaker[Session]) -> None:
     with transaction(sessions) as s:
         report = import_registry(s, registry_csv((TWIN_A, TWIN_B)), key=registry_key())
         assert report.ok, str(report)
-        store.get_or_create_identity(s, channel="telegram", external_id="4242")
+        conversations.get_or_create_identity(s, channel="telegram", external_id="4242")
 
 
 def test_two_matches_without_passport_ending_is_a_mismatch(

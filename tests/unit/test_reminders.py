@@ -25,7 +25,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
-from bot.db import transaction
+from bot.db import conversations, transaction
 from bot.db.models import (
     ChatIdentity,
     Conversation,
@@ -51,7 +51,6 @@ from bot.jobs.reminders import (
     reminder_text,
     run_reminders,
 )
-from bot.pipeline import store
 from bot.records.registry.demo import demo_csv
 from bot.records.registry.importer import import_registry
 from bot.records.registry.secrets import digits_only, normalise_number
@@ -74,7 +73,7 @@ def setup_registry(
     with transaction(sessions) as s:
         assert import_registry(s, demo_csv(count=8, today=TODAY).encode(), key=KEY).ok
         for resident in s.scalars(select(Resident)):
-            chat = store.get_or_create_identity(
+            chat = conversations.get_or_create_identity(
                 s, channel=channel, external_id=f"{1000 + resident.id}"
             )
             chat.resident_id, chat.language = resident.id, link_lang
@@ -86,7 +85,7 @@ def link_another_chat(
     """Link one more chat to the resident whose document expires in ``days``: its id."""
     with transaction(sessions) as s:
         doc = document_expiring_in(s, days)
-        chat = store.get_or_create_identity(s, channel=channel, external_id=external_id)
+        chat = conversations.get_or_create_identity(s, channel=channel, external_id=external_id)
         chat.resident_id, chat.language = doc.resident_id, lang
         return chat.id
 

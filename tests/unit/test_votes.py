@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
+from bot.db import conversations
 from bot.db.models import AnswerVote, Message
 from bot.i18n import gettext
 from bot.messages import Inbound
-from bot.pipeline import store
 from bot.pipeline.assistant import Assistant
 from tests.conftest import FakeRasa
 from tests.helpers import new_id
@@ -51,7 +51,7 @@ def shows_answers(fake_rasa: FakeRasa) -> FakeRasa:
 
 def votes(sessions: sessionmaker[Session]) -> dict[tuple[str, str], tuple[int, int]]:
     with sessions() as s:
-        return store.vote_counts(s)
+        return conversations.vote_counts(s)
 
 
 def statuses(sessions: sessionmaker[Session]) -> list[str]:

@@ -12,12 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.channels.telegram import build_channel
-from bot.db import transaction
+from bot.db import conversations, transaction
 from bot.db.models import Outbox, Resident, utcnow
 from bot.delivery.dispatcher import Dispatcher
 from bot.jobs.catalogue import default_jobs
 from bot.jobs.scheduler import SERVICE_TZ, Scheduler
-from bot.pipeline import store
 from bot.pipeline.assistant import Assistant
 from bot.records.registry.demo import demo_csv
 from bot.records.registry.importer import import_registry
@@ -31,7 +30,7 @@ def residents_on_telegram(sessions: sessionmaker[Session], today: dt.date) -> in
     with transaction(sessions) as s:
         assert import_registry(s, demo_csv(count=8, today=today).encode(), key=REGISTRY_KEY).ok
         for resident in s.scalars(select(Resident)):
-            chat = store.get_or_create_identity(
+            chat = conversations.get_or_create_identity(
                 s, channel="telegram", external_id=str(5000 + resident.id)
             )
             chat.resident_id, chat.language = resident.id, "fr"

@@ -10,9 +10,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
-from bot.db import in_transaction
+from bot.db import conversations, in_transaction
 from bot.i18n import DEFAULT_LANGUAGE
-from bot.pipeline import store
 from bot.pipeline.replies import say
 from bot.pipeline.turn import Outcome, Turn
 from bot.protocol import VOTE_PAYLOAD
@@ -35,12 +34,14 @@ class Votes:
         def save(session: Session) -> str | None:
             """The reason the vote is not counted, or None once it is stored."""
             # Checked and written under the chat's lock: a double tap counts once.
-            store.lock_identity(session, identity_id=turn.identity_id)
-            if not store.was_shown_button(session, identity_id=turn.identity_id, payload=payload):
+            conversations.lock_identity(session, identity_id=turn.identity_id)
+            if not conversations.was_shown_button(
+                session, identity_id=turn.identity_id, payload=payload
+            ):
                 return texts.VOTE_NOT_COUNTED
-            if store.has_voted(session, identity_id=turn.identity_id, topic=topic):
+            if conversations.has_voted(session, identity_id=turn.identity_id, topic=topic):
                 return texts.ALREADY_RATED
-            store.record_vote(
+            conversations.record_vote(
                 session, identity_id=turn.identity_id, topic=topic, language=lang, helpful=helpful
             )
             return None

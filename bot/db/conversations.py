@@ -114,14 +114,17 @@ def record_outbound(
     language: str,
     reply_to: int | None,
     buttons: Sequence[dict[str, Any]] | None = None,
+    status: str = "sent",
 ) -> Message:
+    """A message to the user in the transcript: ``sent`` (returned in the request) or
+    ``queued`` (its outbox row says how delivery goes)."""
     msg = Message(
         conversation_id=conversation_id,
         direction="out",
         text=text,
         kind="text",
         language=language,
-        status="sent",
+        status=status,
         buttons=list(buttons) if buttons else None,
         reply_to_id=reply_to,
     )
