@@ -337,54 +337,44 @@ class Assistant:
         assert identity is not None
         replies = outcome.replies
         msg = session.get(Message, pending.message_id) if outcome.transcript_kept else None
-        enqueued = False
+        conversation_id = None
         if msg is not None and msg.status == "received":
             if outcome.by_bot and identity.mode != BOT:
                 # A person took the chat while Rasa was thinking: the bot stays silent.
                 outcome = Outcome("with_staff", language=outcome.language, report=outcome.report)
                 replies = []
             self._store_outcome(session, msg, identity, outcome)
-            for i, out in enumerate(replies):
-                buttons = [{"title": b.title, "payload": b.payload} for b in out.buttons]
-                if pending.reply_later:
-                    outbox.to_chat(
-                        session,
-                        key=f"reply:{msg.id}:{i}",
-                        identity=identity,
-                        kind="reply",
-                        text=out.text,
-                        language=out.language,
-                        buttons=buttons,
-                        reply_to=msg.id,
-                        conversation_id=msg.conversation_id,
-                    )
-                    enqueued = True
-                else:
-                    conversations.record_outbound(
-                        session,
-                        conversation_id=msg.conversation_id,
-                        text=out.text,
-                        language=out.language,
-                        reply_to=msg.id,
-                        buttons=buttons,
-                    )
-        elif not outcome.transcript_kept:
-            # "Forget me": the message and the transcript are gone; the confirmation is
-            # still owed to the user.
-            if pending.reply_later:
-                for i, out in enumerate(replies):
-                    outbox.to_chat(
-                        session,
-                        key=f"reply:{pending.message_id}:{i}",
-                        identity=identity,
-                        kind="reply",
-                        text=out.text,
-                        language=out.language,
-                    )
-                    enqueued = True
-        else:
+            conversation_id = msg.conversation_id
+        elif outcome.transcript_kept:
             log.warning("message %s was handled already; outcome dropped", pending.message_id)
             replies = []
+        # Else "forget me": the message and the transcript are gone, and the confirmation
+        # is still owed to the user (with no copy in a transcript).
+        enqueued = False
+        for i, out in enumerate(replies):
+            buttons = [{"title": b.title, "payload": b.payload} for b in out.buttons]
+            if pending.reply_later:
+                outbox.to_chat(
+                    session,
+                    key=f"reply:{pending.message_id}:{i}",
+                    identity=identity,
+                    kind="reply",
+                    text=out.text,
+                    language=out.language,
+                    buttons=buttons,
+                    reply_to=pending.message_id if conversation_id else None,
+                    conversation_id=conversation_id,
+                )
+                enqueued = True
+            elif conversation_id is not None:
+                conversations.record_outbound(
+                    session,
+                    conversation_id=conversation_id,
+                    text=out.text,
+                    language=out.language,
+                    reply_to=pending.message_id,
+                    buttons=buttons,
+                )
         self._remember(pending.message_id, outcome.status, None if enqueued else replies)
         following = None if stop else inbox.next_pending(session, identity_id=identity_id)
         if following is None:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 import yaml
 from sqlalchemy import select
 from starlette.applications import Starlette
@@ -30,19 +29,10 @@ from bot.settings import Settings
 from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import free_port
 from tests.integration.conftest import Stack
+from tests.telegram_rig import serve
 
 pytestmark = pytest.mark.integration
 TOKEN = "424242:gateway-test"
-
-
-async def serve(app: object, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))  # type: ignore[arg-type]
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.05)
-    return server, task
 
 
 @asynccontextmanager

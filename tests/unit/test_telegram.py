@@ -148,3 +148,20 @@ async def test_group_chats_are_not_served(telegram: FakeTelegram, fake_rasa: Fak
     (sent,) = await telegram.wait_for("sendMessage", 1)
     assert sent["chat_id"] in (563, "563")
     assert len(fake_rasa.requests) == 1
+
+
+async def test_forget_me_on_telegram_deletes_the_chat_and_still_confirms(
+    telegram: FakeTelegram, fake_rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    telegram.push_text(564, "How do I extend my visa?")
+    await telegram.wait_for("sendMessage", 1)
+    telegram.push_text(564, "/forget")
+    ask = (await telegram.wait_for("sendMessage", 2))[1]
+    assert ask["text"] == gettext("en", texts.FORGET_CONFIRM)
+    telegram.push_button(564, "/forget yes")
+    done = (await telegram.wait_for("sendMessage", 3))[2]
+    assert done["text"] == gettext("en", texts.FORGOTTEN)
+    with sessions() as s:
+        assert s.scalars(select(Message)).all() == []  # the transcript is gone
+        left = [r.kind for r in s.scalars(select(Outbox))]
+    assert left == ["reply"]  # only the confirmation, sent after the deletion
