@@ -51,7 +51,7 @@ def inbound(text: str, *, client: str | None = None) -> Inbound:
 
 
 def set_awaiting(sessions: sessionmaker[Session], awaiting: str) -> None:
-    """What the link form leaves after its question (actions report it, bot/core stores it)."""
+    """What the link form leaves after its question (actions report it, the pipeline stores it)."""
     with transaction(sessions) as s:
         identity = s.scalars(select(ChatIdentity)).one()
         identity.awaiting = awaiting
