@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Collection
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -29,13 +30,19 @@ class Mailbox:
         self._sessions = sessions
         self._channels = tuple(channels)
         self._poll_s = poll_s
-        self._events: dict[int, asyncio.Event] = {}
+        # Weak: the event of a page that went away goes with it.
+        self._events: weakref.WeakValueDictionary[int, asyncio.Event] = (
+            weakref.WeakValueDictionary()
+        )
         self._kicked = asyncio.Event()
         self._seen = -1
 
     def event(self, identity_id: int) -> asyncio.Event:
         """Set at the next row for this chat; take it before reading, then wait on it."""
-        return self._events.setdefault(identity_id, asyncio.Event())
+        event = self._events.get(identity_id)
+        if event is None:
+            event = self._events[identity_id] = asyncio.Event()
+        return event
 
     def kick(self) -> None:
         self._kicked.set()

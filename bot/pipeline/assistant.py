@@ -25,6 +25,7 @@ import datetime as dt
 import logging
 import time
 import uuid
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -129,7 +130,10 @@ class Assistant:
         # Called after a turn put replies in the outbox: the composition root wakes the
         # dispatcher and the web chat's open pages with it.
         self.on_outbox: Callable[[], None] = on_outbox or (lambda: None)
-        self._wakeups: dict[int, asyncio.Event] = {}
+        # Weak: a chat's event lives as long as someone waits on it.
+        self._wakeups: weakref.WeakValueDictionary[int, asyncio.Event] = (
+            weakref.WeakValueDictionary()
+        )
         # Replies of messages handled in this process, for a request waiting for them
         # (after "forget me" they are not in the database).
         self._results: OrderedDict[int, tuple[str, list[Outbound] | None]] = OrderedDict()
@@ -439,7 +443,10 @@ class Assistant:
 
     def _changed(self, identity_id: int) -> asyncio.Event:
         """Set when a turn of this chat ends in this process."""
-        return self._wakeups.setdefault(identity_id, asyncio.Event())
+        event = self._wakeups.get(identity_id)
+        if event is None:
+            event = self._wakeups[identity_id] = asyncio.Event()
+        return event
 
     def _notify(self, identity_id: int) -> None:
         event = self._wakeups.pop(identity_id, None)
