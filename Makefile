@@ -59,8 +59,8 @@ test-fast: setup
 	$(VENV)/bin/pytest -q -ra -m "not integration"
 
 lint: $(VENV)/.stamp
-	$(VENV)/bin/ruff check bot actions tests bench
-	$(VENV)/bin/ruff format --check bot actions tests bench
+	$(VENV)/bin/ruff check bot actions rasa_addons tests bench
+	$(VENV)/bin/ruff format --check bot actions rasa_addons tests bench
 
 typecheck: $(VENV)/.stamp
 	$(VENV)/bin/mypy
