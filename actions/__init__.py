@@ -17,6 +17,7 @@ from actions.conversation import (
 )
 from actions.fallback import ActionClarify
 from actions.faq import ActionAnswerFaq
+from actions.handoff import ActionRequestHuman
 from actions.language import ActionChangeLanguage
 from actions.linking import (
     ActionAskLinkCard,
@@ -26,7 +27,7 @@ from actions.linking import (
     ActionLinkSubmit,
     ValidateLinkForm,
 )
-from actions.not_yet import ActionDisputesNotYet, ActionRequestHuman
+from actions.not_yet import ActionDisputesNotYet
 from actions.records import ActionCheckCardStatus, ActionCheckVisaStatus
 from bot.logging_setup import add_filters
 

@@ -11,7 +11,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db, protocol
+from bot import db, protocol, texts
 from bot.answers.office import office_value
 from bot.answers.store import AnswerStore
 from bot.db import make_engine, make_sessionmaker
@@ -62,6 +62,11 @@ def ui(lang: str, msgid: str, **params: Any) -> str:
     return gettext(lang, msgid, hotline=hotline(), **params)
 
 
+def talk_to_a_person(lang: str) -> dict[str, str]:
+    """The button that hands the chat to a member of staff (the gateway answers it)."""
+    return button(ui(lang, texts.TALK_TO_A_PERSON), protocol.HUMAN_PAYLOAD)
+
+
 def button(title: str, payload: str) -> dict[str, str]:
     """A button; a payload no channel can carry raises here, where it is built."""
     return protocol.button(title, payload)
@@ -74,6 +79,7 @@ def finish(
     *,
     answer_language: str | None = None,
     awaiting: str | None = None,
+    handoff: str | None = None,
 ) -> list[dict[str, Any]]:
     """Report the turn to the gateway and keep the language in its slot.
 
@@ -90,6 +96,7 @@ def finish(
         language=lang,
         answer_language=answer_language,
         awaiting=awaiting,
+        handoff=handoff,
     )
     dispatcher.utter_message(json_message=protocol.turn_message(report))
     if tracker.get_slot(LANGUAGE_SLOT) != lang:

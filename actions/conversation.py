@@ -8,7 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.common import answer_store, button, finish, ui, user_language
+from actions.common import answer_store, button, finish, talk_to_a_person, ui, user_language
 from bot import texts
 
 # The topics offered by the help menu, in the order a newcomer needs them.
@@ -86,7 +86,7 @@ class ActionHelp(_UiReply, Action):
     msgid = texts.HELP_INTRO
 
     def buttons(self, lang: str) -> list[dict[str, str]]:
-        return menu_buttons(lang)
+        return [*menu_buttons(lang), talk_to_a_person(lang)]
 
 
 class ActionBotChallenge(_UiReply, Action):

@@ -25,7 +25,15 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from actions.common import button, finish, in_transaction, registry_key, ui, user_language
+from actions.common import (
+    button,
+    finish,
+    in_transaction,
+    registry_key,
+    talk_to_a_person,
+    ui,
+    user_language,
+)
 from actions.faq import utter_answer
 from actions.link_start import (
     AMBIGUOUS,
@@ -257,7 +265,10 @@ class ActionLinkSubmit(Action):
                 assert result.resident_id is not None
                 await answer_lookup(dispatcher, lang, then, result.resident_id)
         elif result.outcome in REFUSALS:
-            dispatcher.utter_message(text=ui(lang, REFUSALS[result.outcome]))
+            # Locked out: a person can still help, in this chat.
+            dispatcher.utter_message(
+                text=ui(lang, REFUSALS[result.outcome]), buttons=[talk_to_a_person(lang)]
+            )
         else:
             dispatcher.utter_message(
                 text=ui(lang, texts.LINK_MISMATCH, left=result.attempts_left),

@@ -1,7 +1,7 @@
 """Intents whose capability is not built yet get an honest answer and a way to a person.
 
-Complaints (open_dispute, ticket_status) and the handoff to staff come with their own
-issues; until then the assistant says plainly that it cannot do this here.
+Complaints (open_dispute, ticket_status) come with their own issue; until then the
+assistant says plainly that it cannot do this here.
 """
 
 from __future__ import annotations
@@ -15,8 +15,3 @@ from bot import texts
 class ActionDisputesNotYet(_UiReply, Action):
     action_name = "action_disputes_not_available"
     msgid = texts.DISPUTES_NOT_AVAILABLE
-
-
-class ActionRequestHuman(_UiReply, Action):
-    action_name = "action_request_human"
-    msgid = texts.HUMAN_NOT_AVAILABLE

@@ -135,6 +135,7 @@ def build_assistant(
             settings.rasa_timeout_s, max_age_s=settings.inbox_max_age_s
         ),
         on_outbox=on_outbox,
+        minutes_per_chat=settings.handoff_minutes_per_chat,
     )
     return assistant, rasa, engine
 

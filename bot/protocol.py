@@ -26,6 +26,11 @@ from typing import Any
 LANGUAGE_PAYLOAD = "/language "
 VOTE_PAYLOAD = "/vote "
 OFFICER_PAYLOAD = "/officer "
+# A person, please (a button); back to the bot (a button or typed); a rating of a person's
+# help: "/rate <handoff> <1-5>".
+HUMAN_PAYLOAD = "/human"
+BOT_PAYLOAD = "/bot"
+RATE_PAYLOAD = "/rate "
 
 # Telegram allows 1-64 bytes of callback data per inline button; WeChat's menu keys and
 # the web chat allow more, so Telegram's limit is everyone's.
@@ -79,6 +84,9 @@ class TurnReport:
     awaiting: str | None = None
     # The user's message answered an identity question: keep it out of the transcript.
     redact: bool = False
+    # The user asked for a person (the reason, e.g. "request_human"): the gateway queues
+    # the chat for staff and says so; the action utters nothing itself.
+    handoff: str | None = None
 
 
 def turn_message(report: TurnReport) -> dict[str, Any]:
@@ -90,6 +98,7 @@ def turn_message(report: TurnReport) -> dict[str, Any]:
             "language": report.language,
             "answer_language": report.answer_language,
             "awaiting": report.awaiting,
+            "handoff": report.handoff,
         }
     }
 
@@ -140,6 +149,7 @@ def parse_bot_messages(items: list[Any]) -> ParsedTurn:
                 report.language = _optional_str(meta.get("language"))
                 report.answer_language = _optional_str(meta.get("answer_language"))
                 report.awaiting = _optional_str(meta.get("awaiting"))
+                report.handoff = _optional_str(meta.get("handoff"))
             continue
         text = item.get("text")
         if not isinstance(text, str) or not text:

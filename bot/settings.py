@@ -7,6 +7,7 @@ development a missing or placeholder secret stops the process at start-up.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import secrets
 from functools import lru_cache
@@ -17,6 +18,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Yiwu's time: daily jobs and the staff's hours are in it.
+SERVICE_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "token", "xxx"}
 DEV_REGISTRY_KEY = "development-only-registry-key"
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -62,8 +65,12 @@ class Settings(BaseSettings):
 
     # A Telegram chat (e.g. the service center's staff group) that gets staff alerts.
     staff_telegram_chat_id: str = Field(default="", alias="STAFF_TELEGRAM_CHAT_ID")
-    # The language of what staff read (alerts; later the console's default).
+    # The language of what staff read (alerts; the console's default).
     staff_language: str = Field(default="zh", alias="STAFF_LANGUAGE")
+    # Minutes staff take per waiting chat, for the wait users are told before there is
+    # any history; and how long a chat may wait before supervisors see it flagged.
+    handoff_minutes_per_chat: float = Field(default=5.0, alias="HANDOFF_MINUTES_PER_CHAT")
+    handoff_long_wait_minutes: float = Field(default=10.0, alias="HANDOFF_LONG_WAIT_MINUTES")
 
     # Whether the gateway runs the scheduled jobs (reminders, alerts, the sweeper) too:
     # off when `expatbot worker` runs them; on both is safe (each job runs once anyway).

@@ -68,10 +68,32 @@ ONLY_A_NUMBER = N_(
     "in words, or tap Menu to see what I can help with."
 )
 UNSUPPORTED_MEDIA = N_("I can only read text messages. Please write your question in words.")
-HUMAN_NOT_AVAILABLE = N_(
-    "I cannot connect you to a member of staff from this chat yet. Please call the immigration "
-    "hotline %(hotline)s or visit the service center."
+# A person takes over (bot.handoff).
+TALK_TO_A_PERSON = N_("Talk to a person")
+BACK_TO_THE_ASSISTANT = N_("Back to the assistant")
+HANDOFF_QUEUED = N_(
+    "A member of staff will answer you here, in this chat. You are number %(position)s in the "
+    "queue; the wait is about %(minutes)s minutes. Everything you send now goes to them. To go "
+    "back to the automated assistant, send /bot."
 )
+HANDOFF_CLOSED_NOW = N_(
+    "The staff of the service center are not at work now. A member of staff will answer you "
+    "here from %(opens)s. You can write your question now: everything you send goes to them. "
+    "To go back to the automated assistant, send /bot."
+)
+HANDOFF_HOURS_UNKNOWN = N_(
+    "A member of staff will answer you here, in this chat, during the service center's working "
+    "hours (%(hours)s). You are number %(position)s in the queue. Everything you send now goes "
+    "to them. To go back to the automated assistant, send /bot."
+)
+HANDOFF_ENDED_BY_USER = N_("You are talking to the automated assistant again.")
+HANDOFF_HANDED_BACK = N_(
+    "The member of staff has finished. You are talking to the automated assistant again. How "
+    "helpful was the help you got?"
+)
+RATING_THANKS = N_("Thank you for rating the help you got.")
+RATING_ALREADY = N_("You have already rated this conversation. Thank you.")
+RATING_NOT_COUNTED = N_("This rating could not be counted.")
 AFFIRM_REPLY = N_("Good. What else would you like to know?")
 DENY_REPLY = N_("All right. Please tell me your question in other words.")
 NO_ANSWER_YET = N_(
@@ -118,6 +140,7 @@ COMMAND_LINK = N_("Link this chat to your merchant card")
 COMMAND_UNLINK = N_("Remove the link to your record")
 COMMAND_REMINDERS = N_("Turn expiry reminders on or off")
 COMMAND_FORGET = N_("Delete your data from this chat")
+COMMAND_BOT = N_("End the conversation with a person")
 LINK_INTRO = N_(
     "To show your own records I first need to check who you are. Your details are only "
     "compared with the registry; they are never shown to anyone."

@@ -115,9 +115,11 @@ def record_outbound(
     reply_to: int | None,
     buttons: Sequence[dict[str, Any]] | None = None,
     status: str = "sent",
+    author: str = "bot",
+    staff_id: int | None = None,
 ) -> Message:
     """A message to the user in the transcript: ``sent`` (returned in the request) or
-    ``queued`` (its outbox row says how delivery goes)."""
+    ``queued`` (its outbox row says how delivery goes); by the bot, staff or the system."""
     msg = Message(
         conversation_id=conversation_id,
         direction="out",
@@ -125,6 +127,8 @@ def record_outbound(
         kind="text",
         language=language,
         status=status,
+        author=author,
+        staff_id=staff_id,
         buttons=list(buttons) if buttons else None,
         reply_to_id=reply_to,
     )

@@ -63,7 +63,7 @@ class ChatIdentity(Base):
     awaiting: Mapped[str | None] = mapped_column(String(24))
     # When this chat proved who it is: a web-chat link expires some hours after it.
     linked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Who answers this chat (bot.pipeline.modes): "bot" (Rasa), or, from the staff
+    # Who answers this chat (bot.handoff.modes): "bot" (Rasa), or, from the staff
     # console, "queued" and "human". Kept on the chat, not on one 12-hour conversation:
     # a chat with a person outlives the split. Changed only by compare-and-set.
     mode: Mapped[str] = mapped_column(String(16), default="bot", server_default="bot")
@@ -136,6 +136,10 @@ class Message(Base):
     # (channels that cannot reply in the request; a request that stopped waiting; a
     # message recovered after a crash).
     reply_later: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    # Outbound only: who wrote it: "bot" (Rasa's actions or the gateway), "staff" (a
+    # member of staff, ``staff_id``) or "system" (the handoff's own notices).
+    author: Mapped[str | None] = mapped_column(String(8))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
 
@@ -350,3 +354,111 @@ class JobRun(Base):
     last_finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lease_owner: Mapped[str | None] = mapped_column(String(36))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class StaffUser(Base):
+    """A member of staff of the service center, for the console (bot.staff)."""
+
+    __tablename__ = "staff_user"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # agent | supervisor | editor | admin
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2
+    # Base32 secret of the optional second factor (TOTP); None when it is off.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8), default="zh")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StaffSession(Base):
+    """A logged-in console session: the cookie's SHA-256, never the cookie."""
+
+    __tablename__ = "staff_session"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id", ondelete="CASCADE"))
+    # The synchronizer token every form of this session must carry.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class StaffLoginAttempt(Base):
+    """One login, by the account name typed (known or not): failures lock the name."""
+
+    __tablename__ = "staff_login_attempt"
+    __table_args__ = (Index("ix_staff_login_name", "name", "created_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Handoff(Base):
+    """A user's request for a person, from the request to its end (bot.handoff).
+
+    Status: ``queued`` (waiting for a member of staff), ``active`` (``assignee_id`` has
+    it), ``closed`` (with ``outcome``). The chat's mode (ChatIdentity.mode) follows it,
+    changed in the same transaction.
+    """
+
+    __tablename__ = "handoff"
+    __table_args__ = (
+        Index("ix_handoff_status", "status", "requested_at"),
+        Index("ix_handoff_identity", "identity_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("chat_identity.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    # request_human | button | not_helpful | fallbacks | lockout | unavailable
+    reason: Mapped[str] = mapped_column(String(24))
+    language: Mapped[str] = mapped_column(String(8))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="SET NULL")
+    )
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # resolved | referred | no_reply | handed_back | user_ended | forgotten
+    outcome: Mapped[str | None] = mapped_column(String(24))
+    # The user's rating of the help, 1-5, once.
+    rating: Mapped[int | None] = mapped_column(Integer)
+    # Changed on every transition: what the console's live updates watch.
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class HandoffNote(Base):
+    """An internal note of staff on a chat: never sent to the user."""
+
+    __tablename__ = "handoff_note"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_id: Mapped[int] = mapped_column(ForeignKey("chat_identity.id", ondelete="CASCADE"))
+    handoff_id: Mapped[int | None] = mapped_column(ForeignKey("handoff.id", ondelete="SET NULL"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuditEntry(Base):
+    """Who did what, when, to which chat: append-only (the database refuses UPDATE and
+    DELETE on this table). No message text: what was written is in the transcript."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_identity", "identity_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The account (None for a failed login of a name no account has) and its name then.
+    staff_id: Mapped[int | None] = mapped_column(Integer)
+    staff_name: Mapped[str] = mapped_column(String(64))
+    # login | login_failed | logout | take | reply | note | transfer | hand_back | close | ...
+    action: Mapped[str] = mapped_column(String(32))
+    # Plain numbers, not foreign keys: the log outlives what it names.
+    identity_id: Mapped[int | None] = mapped_column(Integer)
+    handoff_id: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -22,13 +22,16 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from bot.db import aware, conversations, insert_unless_present
 from bot.db.models import ChatIdentity, Message, Outbox, utcnow
 
 UNFINISHED = ("pending", "sending")
+# Messages the bot starts on its own: they wait while a person has the chat (its mode is
+# not "bot") and go out afterwards, so that they do not cut into the conversation.
+BOT_INITIATED = ("reminder",)
 FINAL = ("delivered", "blocked", "failed")
 ERROR_CHARS = 300
 
@@ -116,6 +119,8 @@ def to_chat(
     buttons: Sequence[dict[str, Any]] | None = None,
     reply_to: int | None = None,
     conversation_id: int | None = None,
+    author: str = "bot",
+    staff_id: int | None = None,
 ) -> int | None:
     """Enqueue a message to a chat identity, with its copy in the chat's transcript
     (when a conversation is named): what reminders, replies sent later and, later,
@@ -130,6 +135,8 @@ def to_chat(
             reply_to=reply_to,
             buttons=buttons,
             status="queued",
+            author=author,
+            staff_id=staff_id,
         ).id
     return enqueue(
         session,
@@ -165,15 +172,25 @@ def claim_due(
     unfinished one), for a sender that will try each before ``lease`` runs out."""
     now = now or utcnow()
     earlier = aliased(Outbox)
+    chat = aliased(ChatIdentity)
+    with_a_person = func.coalesce(chat.mode, "bot") != "bot"
     blocked_by_earlier = exists().where(
         earlier.channel == Outbox.channel,
         earlier.recipient == Outbox.recipient,
         earlier.id < Outbox.id,
         earlier.status.in_(UNFINISHED),
+        # A reminder held while a person has the chat holds up nothing behind it.
+        ~and_(earlier.kind.in_(BOT_INITIATED), with_a_person),
     )
     candidates = session.scalars(
         select(Outbox.id)
-        .where(Outbox.channel.in_(list(channels)), _claimable(now), ~blocked_by_earlier)
+        .outerjoin(chat, chat.id == Outbox.identity_id)
+        .where(
+            Outbox.channel.in_(list(channels)),
+            _claimable(now),
+            ~and_(Outbox.kind.in_(BOT_INITIATED), with_a_person),
+            ~blocked_by_earlier,
+        )
         .order_by(Outbox.next_attempt_at, Outbox.id)
         .limit(limit)
     ).all()
@@ -286,16 +303,15 @@ def collect(
         if after_id is not None
         else Outbox.id < 0
     )
-    rows = session.scalars(
-        select(Outbox)
-        .where(
-            Outbox.identity_id == identity_id,
-            Outbox.channel == channel,
-            or_(Outbox.status == "pending", collected_since),
-        )
-        .order_by(Outbox.id)
-        .limit(limit)
+    query = select(Outbox).where(
+        Outbox.identity_id == identity_id,
+        Outbox.channel == channel,
+        or_(Outbox.status == "pending", collected_since),
     )
+    mode = session.scalar(select(ChatIdentity.mode).where(ChatIdentity.id == identity_id))
+    if mode not in (None, "bot"):  # reminders wait while a person has the chat
+        query = query.where(Outbox.kind.notin_(BOT_INITIATED))
+    rows = session.scalars(query.order_by(Outbox.id).limit(limit))
     return [_item(r) for r in rows]
 
 
@@ -335,8 +351,6 @@ def expire_uncollected(
 def newest_id(session: Session, *, channels: Collection[str]) -> int:
     """The newest row for these channels (0 if none): how a process notices rows that
     another process enqueued."""
-    from sqlalchemy import func
-
     return int(
         session.scalar(select(func.max(Outbox.id)).where(Outbox.channel.in_(list(channels)))) or 0
     )

@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import aware, in_transaction, insert_unless_present
 from bot.db.models import JobRun, utcnow
+from bot.settings import SERVICE_TZ
+
+__all__ = ["SERVICE_TZ", "Job", "Scheduler"]
 
 log = logging.getLogger(__name__)
-# Yiwu's time: the reminders go out at 09:00 there.
-SERVICE_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 
 
 @dataclass(frozen=True)

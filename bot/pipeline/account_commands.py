@@ -17,10 +17,11 @@ from functools import lru_cache
 from sqlalchemy.orm import Session
 
 from bot import texts
+from bot.answers.ui import say
 from bot.db.models import ChatIdentity
+from bot.handoff import handoffs
 from bot.i18n import gettext
 from bot.messages import Button, Outbound
-from bot.pipeline.replies import say
 from bot.records import accounts
 from bot.settings import get_settings
 from rasa_addons.words import Words, load_words
@@ -73,6 +74,7 @@ def run(
         return [say(lang, texts.UNLINKED if was_linked else texts.NOT_LINKED)], True
     if command.name == "forget":
         if command.arg == "yes":
+            handoffs.forget(session, identity=identity)
             accounts.forget(session, identity=identity)
             return [say(lang, texts.FORGOTTEN)], False
         if command.arg == "no":

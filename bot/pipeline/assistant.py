@@ -36,18 +36,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
 from bot.answers.store import AnswerStore
+from bot.answers.ui import say
 from bot.db import conversations, in_transaction
 from bot.db.models import ChatIdentity, Message, utcnow
 from bot.delivery import outbox
+from bot.handoff import handoffs, notices
+from bot.handoff.modes import BOT
 from bot.i18n import DEFAULT_LANGUAGE, normalise_language
 from bot.messages import Button, Inbound, Outbound
 from bot.nlu.sanitize import clean
 from bot.pipeline import inbox
 from bot.pipeline.chain import build_chain
 from bot.pipeline.inbox import FINAL, Pending, Receipt
-from bot.pipeline.modes import BOT
 from bot.pipeline.rasa_client import RasaClient
-from bot.pipeline.replies import say
 from bot.pipeline.turn import Outcome, Turn
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,7 @@ class Assistant:
         answers: AnswerStore | None = None,
         timing: InboxTiming | None = None,
         on_outbox: Callable[[], None] | None = None,
+        minutes_per_chat: float = 5.0,
     ) -> None:
         self.sessions = sessions
         # With the registry's key, card and passport numbers and dates of birth are
@@ -127,6 +129,8 @@ class Assistant:
             max_chars=max_message_chars,
         )
         self.timing = timing or InboxTiming()
+        # How long staff take per waiting chat, before there is any history to go by.
+        self._minutes_per_chat = minutes_per_chat
         # Called after a turn put replies in the outbox: the composition root wakes the
         # dispatcher and the web chat's open pages with it.
         self.on_outbox: Callable[[], None] = on_outbox or (lambda: None)
@@ -349,6 +353,7 @@ class Assistant:
                 replies = []
             self._store_outcome(session, msg, identity, outcome)
             conversation_id = msg.conversation_id
+            replies = replies + self._handoff(session, identity, outcome)
         elif outcome.transcript_kept:
             log.warning("message %s was handled already; outcome dropped", pending.message_id)
             replies = []
@@ -384,6 +389,27 @@ class Assistant:
         if following is None:
             inbox.release_lease(session, identity_id=identity_id, owner=owner)
         return Step(following, enqueued)
+
+    def _handoff(
+        self, session: Session, identity: ChatIdentity, outcome: Outcome
+    ) -> list[Outbound]:
+        """The chat goes to a person, or comes back: what the user is told."""
+        lang = outcome.language or identity.language or DEFAULT_LANGUAGE
+        if outcome.start_handoff is not None:
+            handoff = handoffs.request(
+                session, identity=identity, reason=outcome.start_handoff, language=lang
+            )
+            if handoff is None:
+                return []  # a person has the chat already
+            return [
+                notices.queued(
+                    session, handoff=handoff, lang=lang, minutes_per_chat=self._minutes_per_chat
+                )
+            ]
+        if outcome.end_handoff:
+            handoffs.user_ends(session, identity=identity)
+            return [notices.ended_by_user(lang)]
+        return []
 
     @staticmethod
     def _store_outcome(

@@ -104,7 +104,7 @@ class RasaClient:
         except ValueError as exc:
             raise RasaUnavailable("Rasa server sent invalid JSON") from exc
         turn = parse_webhook_response(body, language=language)
-        if not turn.replies:
+        if not turn.replies and turn.report.handoff is None:
             # Every action of ours utters something; silence means an action failed
             # (typically: the action server is down) and Rasa logged it.
             raise NoReply("Rasa produced no reply (action server down or failing?)")

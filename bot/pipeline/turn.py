@@ -56,6 +56,10 @@ class Outcome:
     by_bot: bool = False
     # False after "forget me": the message and its transcript are gone.
     transcript_kept: bool = True
+    # The chat goes to a person (the reason), or comes back from one: done in the
+    # transaction that stores the outcome, which adds what the user is told.
+    start_handoff: str | None = None
+    end_handoff: bool = False
 
 
 class Handler(Protocol):

@@ -82,8 +82,11 @@ async def test_help_offers_topics_as_buttons_titled_from_answer_files() -> None:
     messages, _ = await run(ActionHelp(), "help_es")
     (msg,) = visible(messages)
     titles = {entry["title"].strip() for entry in answer_file("es").values()}
-    assert len(msg["buttons"]) >= 6
-    assert all(b["title"] in titles and b["payload"].startswith("/faq_") for b in msg["buttons"])
+    *topics, person = msg["buttons"]
+    assert len(topics) >= 6
+    assert all(b["title"] in titles and b["payload"].startswith("/faq_") for b in topics)
+    # And a person, last on the menu (the gateway answers "/human" itself).
+    assert person == {"title": gettext("es", texts.TALK_TO_A_PERSON), "payload": "/human"}
 
 
 async def test_language_falls_back_to_slot_without_metadata() -> None:

@@ -19,8 +19,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("rasa_addons", "bot.protocol", "bot.settings", "bot.errors", "bot.texts"),
     ("bot.messages", "bot.i18n", "bot.db"),
     ("bot.answers", "bot.records", "bot.nlu", "bot.delivery", "bot.logging_setup"),
+    ("bot.handoff",),
     ("bot.pipeline",),
-    ("bot.jobs", "bot.channels"),
+    ("bot.jobs", "bot.channels", "bot.staff"),
     ("bot.app",),
     ("bot.ops",),
 )
@@ -29,7 +30,14 @@ ALLOWED_SIDEWAYS = {
     # The log filter masks card and passport numbers with the registry's own masking.
     ("bot.logging_setup", "bot.records"),
 }
-NOT_FOR_ACTIONS = ("bot.pipeline", "bot.nlu.langid", "bot.nlu.latin_langid", "bot.channels")
+NOT_FOR_ACTIONS = (
+    "bot.pipeline",
+    "bot.nlu.langid",
+    "bot.nlu.latin_langid",
+    "bot.channels",
+    "bot.handoff",
+    "bot.staff",
+)
 
 
 @cache

@@ -12,7 +12,7 @@ from bot.db import transaction
 from bot.db.models import ChatIdentity, Message
 from bot.i18n import gettext
 from bot.messages import Inbound, Kind, Outbound
-from bot.pipeline import modes
+from bot.handoff import modes
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.chain import build_chain
 from bot.pipeline.rasa_client import RasaClient
@@ -52,8 +52,11 @@ def test_the_order_is_written_once() -> None:
         "LanguageChoice",
         "Votes",
         "OfficerView",
+        "Rating",
         "DecideLanguage",
         "AccountCommands",
+        "HandoffRequest",
+        "EndHandoff",
         "ModeRouting",
         "UnsupportedMedia",
         "EmptyMessage",

@@ -12,9 +12,9 @@ import re
 import unicodedata
 
 from bot import texts
+from bot.answers.ui import say
 from bot.i18n import gettext
 from bot.messages import Button
-from bot.pipeline.replies import say
 from bot.pipeline.turn import Outcome, Turn
 from rasa_addons.normalise import INVISIBLE
 

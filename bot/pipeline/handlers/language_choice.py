@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from bot import texts
+from bot.answers.ui import say
 from bot.i18n import normalise_language
-from bot.pipeline.replies import say
 from bot.pipeline.turn import Outcome, Turn
 from bot.protocol import LANGUAGE_PAYLOAD
 

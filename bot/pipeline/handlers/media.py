@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import texts
-from bot.pipeline.replies import say
+from bot.answers.ui import say
 from bot.pipeline.turn import Outcome, Turn
 
 

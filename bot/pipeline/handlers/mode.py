@@ -1,10 +1,10 @@
 """Who answers the chat: while a person has it (mode ``queued`` or ``human``, set by the
-staff console through bot.pipeline.modes), every message goes to staff and Rasa is not
+staff console through bot.handoff.modes), every message goes to staff and Rasa is not
 asked, whatever it holds."""
 
 from __future__ import annotations
 
-from bot.pipeline.modes import BOT
+from bot.handoff.modes import BOT
 from bot.pipeline.turn import Outcome, Turn
 
 

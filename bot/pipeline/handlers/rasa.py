@@ -12,10 +12,13 @@ import logging
 from babel.numbers import format_decimal
 
 from bot import texts
+from bot.answers.ui import say
 from bot.errors import AssistantUnavailable
+from bot.i18n import gettext
+from bot.messages import Button
 from bot.pipeline.rasa_client import RasaClient
-from bot.pipeline.replies import say
 from bot.pipeline.turn import Outcome, Turn
+from bot.protocol import HUMAN_PAYLOAD
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +65,12 @@ class AskRasa:
             )
         except AssistantUnavailable as exc:
             log.warning("message %s unanswered: %s", turn.message_id, exc)
+            person = (Button(gettext(lang, texts.TALK_TO_A_PERSON), HUMAN_PAYLOAD),)
             return Outcome(
-                "failed", [say(lang, texts.UNAVAILABLE)], language=lang, settles=turn.settles
+                "failed",
+                [say(lang, texts.UNAVAILABLE, person)],
+                language=lang,
+                settles=turn.settles,
             )
         notices = []
         if turn.truncated:
@@ -76,4 +83,5 @@ class AskRasa:
             settles=turn.settles,
             report=answer.report,
             by_bot=True,
+            start_handoff=answer.report.handoff,
         )

@@ -10,11 +10,12 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
+from bot.answers.ui import say
 from bot.db import conversations, in_transaction
-from bot.i18n import DEFAULT_LANGUAGE
-from bot.pipeline.replies import say
+from bot.i18n import DEFAULT_LANGUAGE, gettext
+from bot.messages import Button
 from bot.pipeline.turn import Outcome, Turn
-from bot.protocol import VOTE_PAYLOAD
+from bot.protocol import HUMAN_PAYLOAD, VOTE_PAYLOAD
 
 
 class Votes:
@@ -47,7 +48,8 @@ class Votes:
             return None
 
         refused = await in_transaction(self._sessions, save)
-        offer = [] if helpful else [say(lang, texts.NOT_HELPFUL_REPLY)]
+        person = (Button(gettext(lang, texts.TALK_TO_A_PERSON), HUMAN_PAYLOAD),)
+        offer = [] if helpful else [say(lang, texts.NOT_HELPFUL_REPLY, person)]
         if refused is None:
             thanks = [] if offer else [say(lang, texts.THANKS_FOR_FEEDBACK)]
             return Outcome("answered", thanks + offer)

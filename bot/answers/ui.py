@@ -10,5 +10,6 @@ from bot.messages import Button, Outbound
 
 
 def say(lang: str, msgid: str, buttons: tuple[Button, ...] = (), **params: Any) -> Outbound:
+    """A UI text in ``lang``, its hotline filled from office.yml."""
     text = gettext(lang, msgid, hotline=office_value("immigration_hotline"), **params)
     return Outbound(text=text, language=lang, buttons=buttons)
