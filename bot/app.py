@@ -4,7 +4,7 @@ Everything the gateway, the worker and the terminal chat run is built here and o
 (``build_runtime``), so that they are the same parts wired the same way:
 
 - the gateway (``create_app``): one ASGI app with the web chat, Telegram (polling, or its
-  webhook route), health; in the background the outbox's dispatcher, the web chat's
+  webhook route), the staff console (/staff), health; in the background the outbox's dispatcher, the web chat's
   mailbox and, unless a worker runs them (EXPATBOT_GATEWAY_JOBS=false), the jobs;
 - the worker (``run_worker``): the dispatcher and the jobs, without serving anything;
 - the terminal chat (``build_assistant``): the pipeline alone.
@@ -43,6 +43,7 @@ from bot.nlu.rasa_runtime import domain_intents
 from bot.pipeline.assistant import Assistant, InboxTiming
 from bot.pipeline.rasa_client import RasaClient
 from bot.settings import Settings, get_settings
+from bot.staff.console.pages import Console
 
 log = logging.getLogger(__name__)
 # Each dependency gets this long to answer /healthz (all on loopback: they answer in
@@ -233,7 +234,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await runtime.stop()
 
-    routes = [Route("/healthz", healthz), *webchat.routes(), *asset_routes()]
+    console = Console(
+        runtime.sessions,
+        answers=AnswerStore(settings.locales_dir),
+        kick=runtime.kicks,
+        language=settings.staff_language,
+        secure_cookies=settings.environment == "production",
+        long_wait_minutes=settings.handoff_long_wait_minutes,
+    )
+    routes = [
+        Route("/healthz", healthz),
+        *webchat.routes(),
+        *asset_routes(),
+        *console.routes(),
+    ]
     if runtime.telegram is not None and settings.telegram_webhook_secret:
         routes.append(runtime.telegram.webhook_route(settings.telegram_webhook_secret))
     app = Starlette(routes=routes, middleware=SECURITY_MIDDLEWARE, lifespan=lifespan)

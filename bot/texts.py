@@ -268,4 +268,8 @@ ALERT_LINK_PAUSED = N_(
     "%(failures)s failed attempts to link in the last hour, from any chats; linking is paused "
     "for everyone until the count falls"
 )
+ALERT_STAFF_LOGIN_LOCKOUT = N_(
+    "%(failures)s failed logins to the staff console as %(name)s; that name is locked for "
+    "%(minutes)s minutes"
+)
 STAFF_ALERT = N_("Staff alert #%(id)s (%(kind)s): %(details)s. List open alerts with: %(command)s")

@@ -378,6 +378,101 @@ def cmd_staff_alerts(_args: argparse.Namespace) -> int:
     return 0
 
 
+def read_new_password() -> str:
+    """From standard input when it is not a terminal (scripts, CI); else asked twice."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        from bot.errors import ConfigurationError
+
+        raise ConfigurationError("the two passwords differ")
+    return first
+
+
+def _staff_session() -> Any:
+    from bot.db import make_engine, make_sessionmaker
+
+    return make_sessionmaker(make_engine(current_database()))
+
+
+def cmd_staff_add(args: argparse.Namespace) -> int:
+    from bot.db import transaction
+    from bot.errors import ConfigurationError
+    from bot.handoff import audit
+    from bot.staff import accounts
+
+    password = read_new_password()
+    try:
+        with transaction(_staff_session()) as session:
+            staff = accounts.add(
+                session, name=args.name, role=args.role, password=password, language=args.language
+            )
+            audit.record(
+                session,
+                action="account_added",
+                staff_name="(command line)",
+                details={"name": staff.name, "role": staff.role},
+            )
+            name, role = staff.name, staff.role
+    except accounts.AccountError as exc:
+        raise ConfigurationError(str(exc)) from None
+    say(f"staff account {name} ({role}) added; log in at /staff/login")
+    return 0
+
+
+def cmd_staff_list(_args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from bot.db.models import StaffUser
+
+    with _staff_session()() as session:
+        rows = list(session.scalars(select(StaffUser).order_by(StaffUser.name)))
+        for staff in rows:
+            second = "TOTP" if staff.totp_secret else "-"
+            state = "active" if staff.active else "disabled"
+            say(f"{staff.name:<24} {staff.role:<11} {staff.language:<3} {second:<5} {state}")
+    say(f"{len(rows)} staff accounts")
+    return 0
+
+
+def cmd_staff_totp(args: argparse.Namespace) -> int:
+    from bot.db import transaction
+    from bot.errors import ConfigurationError
+    from bot.staff import accounts
+
+    with transaction(_staff_session()) as session:
+        staff = accounts.find(session, name=args.name)
+        if staff is None:
+            raise ConfigurationError(f"no staff account named {args.name}")
+        uri = accounts.enable_totp(staff)
+    say("second factor on; add it to an authenticator app with this address:")
+    say(uri)
+    return 0
+
+
+def cmd_staff_disable(args: argparse.Namespace) -> int:
+    from bot.db import transaction
+    from bot.errors import ConfigurationError
+    from bot.handoff import audit
+    from bot.staff import accounts, sessions
+
+    with transaction(_staff_session()) as session:
+        staff = accounts.find(session, name=args.name)
+        if staff is None:
+            raise ConfigurationError(f"no staff account named {args.name}")
+        staff.active = False
+        sessions.end_all(session, staff_id=staff.id)
+        audit.record(
+            session,
+            action="account_disabled",
+            staff_name="(command line)",
+            details={"name": staff.name},
+        )
+    say(f"staff account {args.name} disabled; its sessions ended")
+    return 0
+
+
 def cmd_chat(args: argparse.Namespace) -> int:
     from bot.app import build_assistant
     from bot.channels.terminal import run_terminal_chat
@@ -538,6 +633,20 @@ def main(argv: list[str] | None = None) -> int:
     staffsub.add_parser("alerts", help="open alerts (lockouts, ...)").set_defaults(
         func=cmd_staff_alerts
     )
+    add = staffsub.add_parser(
+        "add", help="add a console account (password from standard input, or asked)"
+    )
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=["agent", "supervisor", "editor", "admin"])
+    add.add_argument("--language", default="zh", choices=["zh", "en"], help="of the console")
+    add.set_defaults(func=cmd_staff_add)
+    staffsub.add_parser("list", help="console accounts").set_defaults(func=cmd_staff_list)
+    totp = staffsub.add_parser("totp", help="turn on the second factor (TOTP) of an account")
+    totp.add_argument("name")
+    totp.set_defaults(func=cmd_staff_totp)
+    disable = staffsub.add_parser("disable", help="disable an account and end its sessions")
+    disable.add_argument("name")
+    disable.set_defaults(func=cmd_staff_disable)
     db = sub.add_parser("db", help="database commands")
     dbsub = db.add_subparsers(dest="db_command", required=True)
     dbsub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)

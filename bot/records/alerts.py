@@ -26,6 +26,7 @@ TEXTS = {
     "card_lockout": texts.ALERT_CARD_LOCKOUT,
     "link_lockout": texts.ALERT_LINK_LOCKOUT,
     "link_paused": texts.ALERT_LINK_PAUSED,
+    "staff_login_lockout": texts.ALERT_STAFF_LOGIN_LOCKOUT,
 }
 
 

@@ -1,0 +1,1 @@
+"""The staff console, served by the gateway under /staff (bot.staff.console.pages)."""
