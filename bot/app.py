@@ -4,8 +4,9 @@ Everything the gateway, the worker and the terminal chat run is built here and o
 (``build_runtime``), so that they are the same parts wired the same way:
 
 - the gateway (``create_app``): one ASGI app with the web chat, Telegram (polling, or its
-  webhook route), the staff console (/staff), health; in the background the outbox's dispatcher, the web chat's
-  mailbox and, unless a worker runs them (EXPATBOT_GATEWAY_JOBS=false), the jobs;
+  webhook route), the staff console (/staff), health; in the background the outbox's
+  dispatcher, the web chat's mailbox and, unless a worker runs them
+  (EXPATBOT_GATEWAY_JOBS=false), the jobs;
 - the worker (``run_worker``): the dispatcher and the jobs, without serving anything;
 - the terminal chat (``build_assistant``): the pipeline alone.
 """
