@@ -73,7 +73,9 @@ MAX_UPDATE_BYTES = 1024 * 1024
 TEXT_LIMIT = 4096  # characters of one message, after entities are parsed
 
 # Every command goes to the pipeline, which maps it to an intent or handles it.
-COMMANDS = ["start", "help", "menu", "language", "link", "unlink", "reminders", "forget", "cancel"]
+COMMANDS = [
+    "start", "help", "menu", "language", "link", "unlink", "reminders", "forget", "cancel", "bot",
+]  # fmt: skip
 
 
 def keyboard(buttons: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup | None:
@@ -280,6 +282,7 @@ async def set_commands(bot: Bot) -> None:
             BotCommand("reminders", gettext(lang, texts.COMMAND_REMINDERS)),
             BotCommand("unlink", gettext(lang, texts.COMMAND_UNLINK)),
             BotCommand("forget", gettext(lang, texts.COMMAND_FORGET)),
+            BotCommand("bot", gettext(lang, texts.COMMAND_BOT)),
         ]
         await bot.set_my_commands(commands, language_code=None if lang == "en" else lang)
 
