@@ -72,11 +72,6 @@ PER_CHAT_PER_SECOND, PER_CHAT_BURST = 1.0, 3
 MAX_UPDATE_BYTES = 1024 * 1024
 TEXT_LIMIT = 4096  # characters of one message, after entities are parsed
 
-# Every command goes to the pipeline, which maps it to an intent or handles it.
-COMMANDS = [
-    "start", "help", "menu", "language", "link", "unlink", "reminders", "forget", "cancel", "bot",
-]  # fmt: skip
-
 
 def keyboard(buttons: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup | None:
     usable = []
