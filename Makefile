@@ -8,6 +8,10 @@ RASA_VENV := .venv-rasa
 LANGS := en zh ar ru fr es
 PO := $(foreach l,$(LANGS),locales/$(l)/LC_MESSAGES/messages.po)
 MO := $(PO:.po=.mo)
+# The staff console's own domain ("staff"), in the console's languages only.
+STAFF_LANGS := en zh
+STAFF_PO := $(foreach l,$(STAFF_LANGS),locales/$(l)/LC_MESSAGES/staff.po)
+STAFF_MO := $(STAFF_PO:.po=.mo)
 # pip's optional cache of the Debian/PyPI mirror is fine; no network beyond the registries.
 PIP_FLAGS := --disable-pip-version-check --quiet
 
@@ -27,15 +31,22 @@ $(RASA_VENV)/.stamp: requirements-rasa.txt constraints-rasa.txt scripts/find-pyt
 	$(RASA_VENV)/bin/pip install $(PIP_FLAGS) -c constraints-rasa.txt -r requirements-rasa.txt
 	@touch $@
 
-catalogs: $(MO)
+catalogs: $(MO) $(STAFF_MO)
 
 locales/%/LC_MESSAGES/messages.mo: locales/%/LC_MESSAGES/messages.po $(VENV)/.stamp
 	$(VENV)/bin/pybabel compile -D messages -d locales -l $* -i $< -o $@
 
-# After changing bot/texts.py: extract the msgids and merge them into every catalog.
+locales/%/LC_MESSAGES/staff.mo: locales/%/LC_MESSAGES/staff.po $(VENV)/.stamp
+	$(VENV)/bin/pybabel compile -D staff -d locales -l $* -i $< -o $@
+
+# After changing bot/texts.py, bot/staff/texts.py or a console template: extract the
+# msgids and merge them into every catalog. The users' domain ("messages") leaves out
+# bot/staff, whose texts are the staff domain's (babel-staff.cfg: its Python and templates).
 extract: $(VENV)/.stamp
-	$(VENV)/bin/pybabel extract -k N_ -o locales/messages.pot --no-location --omit-header bot actions
+	$(VENV)/bin/pybabel extract -k N_ -o locales/messages.pot --no-location --omit-header --ignore-dirs ".* ._ staff" bot actions
 	for l in $(LANGS); do $(VENV)/bin/pybabel update -D messages -i locales/messages.pot -d locales -l $$l --no-fuzzy-matching --ignore-obsolete; done
+	$(VENV)/bin/pybabel extract -F babel-staff.cfg -k N_ -k _ -o locales/staff.pot --no-location --omit-header .
+	for l in $(STAFF_LANGS); do $(VENV)/bin/pybabel update -D staff -i locales/staff.pot -d locales -l $$l --no-fuzzy-matching --ignore-obsolete; done
 
 run: setup
 	$(VENV)/bin/expatbot run
@@ -84,4 +95,4 @@ mutation: $(VENV)/.stamp catalogs
 	@sed 's/.*: //' var/mutation-results.txt | sort | uniq -c
 
 clean:
-	rm -rf $(VENV) $(RASA_VENV) models var $(MO)
+	rm -rf $(VENV) $(RASA_VENV) models var $(MO) $(STAFF_MO)

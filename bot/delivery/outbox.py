@@ -123,11 +123,22 @@ def to_chat(
     staff_id: int | None = None,
 ) -> int | None:
     """Enqueue a message to a chat identity, with its copy in the chat's transcript
-    (when a conversation is named): what reminders, replies sent later and, later,
-    staff replies use."""
-    message_id = None
-    if conversation_id is not None:
-        message_id = conversations.record_outbound(
+    (when a conversation is named): what reminders, replies sent later and staff replies
+    use. The copy is written only with a new row: the same key twice is one message in
+    the outbox and one line of the transcript."""
+    row_id = enqueue(
+        session,
+        key=key,
+        channel=identity.channel,
+        recipient=identity.external_id,
+        identity_id=identity.id,
+        kind=kind,
+        text=text,
+        language=language,
+        buttons=buttons,
+    )
+    if row_id is not None and conversation_id is not None:
+        copy = conversations.record_outbound(
             session,
             conversation_id=conversation_id,
             text=text,
@@ -137,19 +148,9 @@ def to_chat(
             status="queued",
             author=author,
             staff_id=staff_id,
-        ).id
-    return enqueue(
-        session,
-        key=key,
-        channel=identity.channel,
-        recipient=identity.external_id,
-        identity_id=identity.id,
-        message_id=message_id,
-        kind=kind,
-        text=text,
-        language=language,
-        buttons=buttons,
-    )
+        )
+        session.execute(update(Outbox).where(Outbox.id == row_id).values(message_id=copy.id))
+    return row_id
 
 
 def _claimable(now: dt.datetime) -> Any:

@@ -26,7 +26,15 @@ from sqlalchemy.orm import Session
 
 from bot import protocol, texts
 from bot.db import aware, conversations
-from bot.db.models import ChatIdentity, Handoff, HandoffNote, Message, StaffUser, utcnow
+from bot.db.models import (
+    ChatIdentity,
+    Handoff,
+    HandoffNote,
+    Message,
+    Outbox,
+    StaffUser,
+    utcnow,
+)
 from bot.delivery import outbox
 from bot.handoff import audit, modes
 from bot.i18n import DEFAULT_LANGUAGE, gettext
@@ -121,7 +129,10 @@ def take(session: Session, *, handoff_id: int, staff: StaffUser) -> TakeResult:
         .values(status="active", assignee_id=staff.id, taken_at=now, updated_at=now)
         .returning(Handoff.identity_id)
     ).scalar_one_or_none()
-    handoff = session.get(Handoff, handoff_id)
+    # Read again: the session may hold the handoff as it was before (the caller found it
+    # queued), and the UPDATE's in-session synchronisation applies its values to that
+    # stale copy even when the database matched no row (a colleague took it first).
+    handoff = session.get(Handoff, handoff_id, populate_existing=True)
     if handoff is None or handoff.status == "closed":
         return TakeResult("closed")
     if won is None:
@@ -196,8 +207,9 @@ def transfer(
                 result = _reassign(session, found, colleague, by=staff, now=utcnow())
                 return None if result.result == "taken" else "not_yours"
         return handoff
-    _reassign(session, handoff, colleague, by=staff, now=utcnow())
-    return None
+    # Compare-and-set on the owner: a supervisor who took the chat over a moment ago wins.
+    result = _reassign(session, handoff, colleague, by=staff, now=utcnow())
+    return None if result.result == "taken" else "not_yours"
 
 
 @dataclass(frozen=True)
@@ -325,11 +337,17 @@ def hand_back(
 
 def _close(session: Session, handoff: Handoff, identity: ChatIdentity, *, outcome: str) -> bool:
     """Close the handoff and give the chat back to the bot; False when someone else
-    closed it a moment ago (staff and the user at once): then nothing more is said."""
+    closed it, or (staff's pages) gave it to someone else, a moment ago: then nothing
+    more is said."""
     now = utcnow()
+    same_owner = (
+        Handoff.assignee_id.is_(None)
+        if handoff.assignee_id is None
+        else Handoff.assignee_id == handoff.assignee_id
+    )
     closed = session.execute(
         update(Handoff)
-        .where(Handoff.id == handoff.id, Handoff.status.in_(OPEN))
+        .where(Handoff.id == handoff.id, Handoff.status.in_(OPEN), same_owner)
         .values(status="closed", outcome=outcome, closed_at=now, updated_at=now)
         .returning(Handoff.id)
     ).scalar_one_or_none()
@@ -439,4 +457,9 @@ def version(session: Session) -> str:
         select(func.max(Handoff.updated_at), func.count()).select_from(Handoff)
     ).one()
     last_in = session.scalar(select(func.max(Message.id)).where(Message.direction == "in"))
-    return f"{newest[0]}|{newest[1]}|{last_in}"
+    last_note = session.scalar(select(func.max(HandoffNote.id)))
+    # What was sent, and how its delivery went (pending, delivered, failed...).
+    sent = session.execute(
+        select(func.count(), func.max(Outbox.finished_at)).select_from(Outbox)
+    ).one()
+    return f"{newest[0]}|{newest[1]}|{last_in}|{last_note}|{sent[0]}|{sent[1]}"

@@ -39,7 +39,12 @@ _DUMMY_HASH = _hasher.hash("no account has this name, and none ever will")
 
 
 class AccountError(ValueError):
-    pass
+    """Why an account cannot be made: ``code`` for the console (which says it in the
+    staff member's language), the message for the command line."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def may(staff: StaffUser, permission: str) -> bool:
@@ -60,17 +65,20 @@ def add(
     name = normalise_name(name)
     if not _NAME.match(name):
         raise AccountError(
+            "bad_name",
             "a name is 2-32 lower-case letters, digits, '.', '_' or '-', starting with a "
-            "letter or digit"
+            "letter or digit",
         )
     if role not in ROLES:
-        raise AccountError(f"unknown role {role!r}; roles: {', '.join(ROLES)}")
+        raise AccountError("bad_role", f"unknown role {role!r}; roles: {', '.join(ROLES)}")
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD} characters")
+        raise AccountError(
+            "short_password", f"the password must have at least {MIN_PASSWORD} characters"
+        )
     if language not in CONSOLE_LANGUAGES:
-        raise AccountError(f"the console speaks {', '.join(CONSOLE_LANGUAGES)}")
+        raise AccountError("bad_language", f"the console speaks {', '.join(CONSOLE_LANGUAGES)}")
     if find(session, name=name) is not None:
-        raise AccountError(f"there is already an account named {name}")
+        raise AccountError("exists", f"there is already an account named {name}")
     staff = StaffUser(name=name, role=role, password_hash=_hasher.hash(password), language=language)
     session.add(staff)
     session.flush()
@@ -93,7 +101,9 @@ def password_matches(staff: StaffUser | None, password: str) -> bool:
 
 def set_password(staff: StaffUser, password: str) -> None:
     if len(password) < MIN_PASSWORD:
-        raise AccountError(f"the password must have at least {MIN_PASSWORD} characters")
+        raise AccountError(
+            "short_password", f"the password must have at least {MIN_PASSWORD} characters"
+        )
     staff.password_hash = _hasher.hash(password)
 
 

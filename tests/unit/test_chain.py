@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import texts
 from bot.db import transaction
 from bot.db.models import ChatIdentity, Message
+from bot.handoff import modes
 from bot.i18n import gettext
 from bot.messages import Inbound, Kind, Outbound
-from bot.handoff import modes
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.chain import build_chain
 from bot.pipeline.rasa_client import RasaClient

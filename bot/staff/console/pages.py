@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +27,11 @@ from bot.db import in_transaction
 from bot.db.models import ChatIdentity, StaffUser
 from bot.handoff import audit, canned, handoffs
 from bot.staff import accounts
+from bot.staff import texts as staff_texts
 from bot.staff.console import chat_view
 from bot.staff.console.guard import Handler, current_staff, guard, page
 from bot.staff.console.login import LoginPages
+from bot.staff.console.templating import staff_gettext
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 LIVE_POLL_S = 1.0
@@ -162,15 +165,19 @@ class Console:
     async def chat(self, request: Request) -> Response:
         staff = current_staff(request)
         identity_id = request.path_params["identity_id"]
+        # Read before the view: a change in between makes the page's live stream refresh it.
+        version = await self._db(handoffs.version)
         view = await self._db(
             lambda s: chat_view.build(
                 s, identity_id=identity_id, staff_id=staff.id, answers=self._answers
             )
         )
         if view is None:
-            return page(request, "error.html", status=404, message="404")
+            message = staff_gettext(staff.language, staff_texts.NOT_FOUND)
+            return page(request, "error.html", status=404, message=message)
         colleagues = await self._db(_colleagues)
-        topics = self._answers_topics(view.language)
+        # Labelled in the staff member's language; inserted in the user's (self.answer).
+        topics = self._answers_topics(staff.language)
         return page(
             request,
             "chat.html",
@@ -180,6 +187,11 @@ class Console:
             topics=topics,
             outcomes=handoffs.OUTCOMES,
             notice=request.query_params.get("notice", ""),
+            # The reply form's idempotency key: fresh per page, so that the same form
+            # sent twice is one reply, and the next form a new one.
+            key=uuid.uuid4().hex,
+            version=version,
+            max_chars=handoffs.MAX_REPLY_CHARS,
         )
 
     def _answers_topics(self, lang: str) -> list[tuple[str, str]]:
@@ -371,7 +383,7 @@ class Console:
                     language=value("language") or "zh",
                 )
             except accounts.AccountError as exc:
-                return str(exc)
+                return exc.code
             audit.record(
                 s,
                 action="account_added",

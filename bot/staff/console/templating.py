@@ -8,8 +8,10 @@ import gettext as _gettext
 from functools import lru_cache
 from pathlib import Path
 
+from babel.dates import format_timedelta
 from babel.support import Translations
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from jinja2 import Environment, FileSystemLoader, pass_context, select_autoescape
+from jinja2.runtime import Context
 
 from bot.settings import SERVICE_TZ, get_settings
 
@@ -35,11 +37,13 @@ def local_time(moment: dt.datetime | None) -> str:
     return moment.astimezone(SERVICE_TZ).strftime("%Y-%m-%d %H:%M")
 
 
-def duration(seconds: float) -> str:
-    minutes = int(seconds // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
+@pass_context
+def duration(context: Context, seconds: float) -> str:
+    """How long, in the page's language: "12 minutes", "12分钟"; minutes up to three
+    hours (a wait of 130 minutes is not "2 hours" to staff), then hours, then days."""
+    lang = context.get("lang") or "en"
+    period = dt.timedelta(seconds=max(seconds, 60))
+    return format_timedelta(period, threshold=3, locale=lang)
 
 
 @lru_cache(maxsize=1)
