@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import httpx
 
 if TYPE_CHECKING:
     from bot.pipeline.assistant import Assistant
+    from bot.settings import Settings
 
 
 def new_id() -> str:
@@ -36,3 +41,27 @@ def webchat_client(assistant: Assistant, *, secure: bool = False) -> httpx.Async
 
     app = Starlette(routes=WebChat(assistant, secure_cookies=secure).routes())
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw.test")
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """The real gateway app (its lifespan runs the outbox, the mailbox and the jobs) on a
+    free port, in a thread; its address."""
+    import uvicorn
+
+    from bot.app import create_app
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.should_exit = True
+        thread.join(10)

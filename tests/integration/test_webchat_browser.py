@@ -8,7 +8,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,18 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import uvicorn
 import yaml
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.app import create_app
 from bot.db import make_engine, make_sessionmaker, transaction, upgrade
 from bot.db.models import ChatIdentity, Outbox, Resident, TravelDocument, utcnow
 from bot.i18n import DEFAULT_LANGUAGE
 from bot.jobs.reminders import Due, reminder_text, run_reminders
 from bot.settings import Settings
-from tests.helpers import free_port
+from tests.helpers import serving
 from tests.integration.conftest import Stack
 from tests.people import AHMED, Person, load_people
 
@@ -39,25 +36,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(os.environ.get("EXPATBOT_SCREENSHOTS", "var/screenshots"))
-
-
-@contextmanager
-def serving(settings: Settings) -> Iterator[str]:
-    """The real gateway app (its lifespan runs the outbox's mailbox) on a free port."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture
