@@ -210,3 +210,41 @@ def test_the_terminal_chat_finds_the_token_of_a_running_expatbot_run(
         EXPATBOT_VAR=str(tmp_path / "prod"),
     )
     assert cli.share_dev_token(production) is None  # never written outside development
+
+
+def test_staff_add_reads_the_password_from_standard_input(tmp_path: Path) -> None:
+    """`expatbot staff add NAME --role ROLE`, as a deployment script runs it."""
+    from bot.db import make_engine, make_sessionmaker
+    from bot.staff import accounts
+
+    db = f"sqlite:///{tmp_path / 'staff.db'}"
+
+    def add(*args: str, password: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot.ops.cli", "staff", "add", *args],
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            cwd=PROJECT_ROOT,
+            env=dict(os.environ) | {"DATABASE_URL": db, "EXPATBOT_VAR": str(tmp_path)},
+            timeout=120,
+        )
+
+    done = add("Li.Wei", "--role", "supervisor", password="a long enough password")
+    assert done.returncode == 0, done.stderr
+    assert "li.wei (supervisor)" in done.stdout
+    short = add("chen", "--role", "agent", password="short")
+    assert short.returncode == 1
+    assert short.stderr.strip() == "expatbot: the password must have at least 12 characters"
+    twice = add("li.wei", "--role", "agent", password="another long password")
+    assert twice.returncode == 1 and "already an account" in twice.stderr
+    wrong_role = add("zhao", "--role", "boss", password="a long enough password")
+    assert wrong_role.returncode == 2 and "invalid choice" in wrong_role.stderr
+    engine = make_engine(db)
+    with make_sessionmaker(engine)() as s:
+        staff = accounts.find(s, name="li.wei")
+        assert staff is not None and staff.role == "supervisor"
+        assert accounts.password_matches(staff, "a long enough password")
+        assert "a long enough password" not in staff.password_hash
+        assert accounts.find(s, name="chen") is None
+    engine.dispose()
