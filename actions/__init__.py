@@ -27,8 +27,23 @@ from actions.linking import (
     ActionLinkSubmit,
     ValidateLinkForm,
 )
-from actions.not_yet import ActionDisputesNotYet
 from actions.records import ActionCheckCardStatus, ActionCheckVisaStatus
+from actions.tickets import (
+    ActionAskTicketAmount,
+    ActionAskTicketConfirm,
+    ActionAskTicketContact,
+    ActionAskTicketEvidence,
+    ActionAskTicketKind,
+    ActionAskTicketParty,
+    ActionAskTicketPlace,
+    ActionAskTicketStory,
+    ActionAskTicketWants,
+    ActionAskTicketWhen,
+    ActionTicketStart,
+    ActionTicketStatus,
+    ActionTicketSubmit,
+    ValidateTicketForm,
+)
 from bot.logging_setup import add_filters
 
 # rasa-sdk configures its own handlers; mask numbers and database details on all of them.
@@ -41,13 +56,22 @@ __all__ = [
     "ActionAskLinkCard",
     "ActionAskLinkDob",
     "ActionAskLinkPassport",
+    "ActionAskTicketAmount",
+    "ActionAskTicketConfirm",
+    "ActionAskTicketContact",
+    "ActionAskTicketEvidence",
+    "ActionAskTicketKind",
+    "ActionAskTicketParty",
+    "ActionAskTicketPlace",
+    "ActionAskTicketStory",
+    "ActionAskTicketWants",
+    "ActionAskTicketWhen",
     "ActionBotChallenge",
     "ActionChangeLanguage",
     "ActionCheckCardStatus",
     "ActionCheckVisaStatus",
     "ActionClarify",
     "ActionDeny",
-    "ActionDisputesNotYet",
     "ActionGoodbye",
     "ActionGreet",
     "ActionHelp",
@@ -56,5 +80,9 @@ __all__ = [
     "ActionOutOfScope",
     "ActionRequestHuman",
     "ActionThank",
+    "ActionTicketStart",
+    "ActionTicketStatus",
+    "ActionTicketSubmit",
     "ValidateLinkForm",
+    "ValidateTicketForm",
 ]

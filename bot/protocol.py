@@ -31,6 +31,11 @@ OFFICER_PAYLOAD = "/officer "
 HUMAN_PAYLOAD = "/human"
 BOT_PAYLOAD = "/bot"
 RATE_PAYLOAD = "/rate "
+# What the user does with one of their tickets: "/ticket <number> <verb>", verbs in
+# TICKET_VERBS (show it, add to it, withdraw it and confirm that, confirm it is resolved,
+# reopen it, finish adding).
+TICKET_PAYLOAD = "/ticket "
+TICKET_VERBS = frozenset({"show", "add", "withdraw", "withdraw!", "ok", "reopen", "done"})
 
 # Telegram allows 1-64 bytes of callback data per inline button; WeChat's menu keys and
 # the web chat allow more, so Telegram's limit is everyone's.
@@ -62,6 +67,15 @@ def button(title: str, payload: str) -> dict[str, str]:
 # the message's metadata; actions read it from tracker.latest_message).
 METADATA_LANGUAGE = "language"
 METADATA_CHANNEL = "channel"
+# The gateway's id of the stored message: an action that must keep the user's words whole
+# (a complaint's description) reads them from the database, not from Rasa's cut copy.
+METADATA_MESSAGE = "message"
+# What the dispute form's questions ask for (the turn report's ``awaiting``): every one
+# starts with this, and while one is awaited a photo or document is evidence.
+TICKET_AWAITING_PREFIX = "ticket_"
+AWAITING_TICKET_EVIDENCE = "ticket_evidence"
+# Adding to one's open ticket: "ticket_add:<ticket id>".
+AWAITING_TICKET_ADD = "ticket_add:"
 
 # What the link form's questions ask for (the turn report's ``awaiting``): the gateway
 # treats the next message as the answer (bot.records.references.protect).

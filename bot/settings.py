@@ -79,6 +79,16 @@ class Settings(BaseSettings):
     # gets an apology instead of an answer.
     inbox_max_age_s: float = Field(default=900.0, alias="INBOX_MAX_AGE")
 
+    # Dispute tickets (bot.tickets): where evidence files are kept, outside the web root
+    # (default: var/evidence); the file limits; how many days a resolved ticket waits
+    # for the user to confirm or reopen it before it closes; the response and resolution
+    # targets per kind of dispute (a YAML file; default bot/tickets/targets.yml).
+    evidence_dir: Path | None = Field(default=None, alias="EVIDENCE_DIR")
+    evidence_max_bytes: int = Field(default=10 * 1024 * 1024, alias="EVIDENCE_MAX_BYTES")
+    evidence_max_files: int = Field(default=10, alias="EVIDENCE_MAX_FILES")
+    ticket_autoclose_days: int = Field(default=7, alias="TICKET_AUTOCLOSE_DAYS")
+    ticket_targets_file: Path | None = Field(default=None, alias="TICKET_TARGETS")
+
     max_message_chars: int = Field(default=2000, alias="MAX_MESSAGE_CHARS")
     # Key of the hashes under which card and passport numbers are stored (bot.records.registry).
     # The development default is public and fixed so that demo data stays linkable.
@@ -89,6 +99,8 @@ class Settings(BaseSettings):
     def _defaults_and_secrets(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.var_dir / 'expatbot.db'}"
+        if self.evidence_dir is None:
+            self.evidence_dir = self.var_dir / "evidence"
         secret = self.telegram_webhook_secret
         if secret and not _WEBHOOK_SECRET.match(secret):
             # Telegram's own rule for secret_token.

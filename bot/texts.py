@@ -105,6 +105,7 @@ NOT_PUBLISHED = N_("not yet published, please ask the hotline %(hotline)s")
 WEBCHAT_TITLE = N_("Yiwu Immigration Assistant")
 WEBCHAT_PLACEHOLDER = N_("Type your question…")
 WEBCHAT_SEND = N_("Send")
+WEBCHAT_ATTACH = N_("Attach a photo or document")
 COMMAND_START = N_("Start the conversation")
 COMMAND_LANGUAGE = N_("Choose your language")
 COMMAND_HELP = N_("What I can help with")
@@ -192,10 +193,158 @@ RECORDS_UNAVAILABLE = N_(
     "Sorry, I cannot look up your records right now. Please try again later or call the "
     "immigration hotline %(hotline)s."
 )
-DISPUTES_NOT_AVAILABLE = N_(
-    "Complaints cannot be filed or followed in this chat yet. Please visit the service center "
-    "or call the immigration hotline %(hotline)s."
+# Dispute tickets: the form (actions/tickets.py), evidence (bot/tickets), the user's own
+# tickets and what they are told of each change (bot/tickets/notify.py).
+FILE_A_COMPLAINT = N_("File a complaint")
+TICKET_INTRO = N_(
+    "I will help you file a complaint with the service center: a few questions, then you "
+    "check everything before it is sent. You can cancel at any time."
 )
+TICKET_RESUMED = N_("You have a complaint that is not sent yet; let us continue where you were.")
+ASK_TICKET_KIND = N_("Who is your complaint against?")
+KIND_SUPPLIER = N_("A supplier or factory")
+KIND_LANDLORD = N_("A landlord or housing")
+KIND_SHOP = N_("A shop or market stall")
+KIND_LOGISTICS = N_("A logistics company")
+KIND_OTHER = N_("Someone else")
+ASK_TICKET_PARTY = N_("What is the name of the other party (the company, shop or person)?")
+ASK_TICKET_PLACE = N_(
+    "Where is the stall? Write the district and booth of the International Trade City as you "
+    "know them, for example: District 2, Gate 7, Street 3, Booth 12345."
+)
+ASK_TICKET_CONTACT = N_(
+    "Do you have a phone number or WeChat ID of the other party? Write it, or press Skip."
+)
+SKIP = N_("Skip")
+ASK_TICKET_STORY = N_("What happened? Please describe it in your own words.")
+TICKET_STORY_EMPTY = N_("Please write a few words about what happened.")
+ASK_TICKET_WHEN = N_(
+    "When did it happen? Write the date, for example %(example)s. Press Skip if you are not sure."
+)
+TICKET_DATE_AMBIGUOUS = N_("Which date do you mean?")
+TICKET_DATE_FUTURE = N_("That date is in the future. When did it happen?")
+NOT_A_TICKET_DATE = N_(
+    "I could not read a date. Write it like %(example)s, or press Skip if you are not sure."
+)
+ASK_TICKET_AMOUNT = N_(
+    "How much money is at stake, and in which currency? For example: 2,500 USD or 5万元. "
+    "Press Skip if there is none."
+)
+NOT_AN_AMOUNT = N_("I could not read an amount. Write it like 2,500 USD or 5万元, or press Skip.")
+ASK_TICKET_CURRENCY = N_("In which currency is %(amount)s? Choose one or write its code.")
+TICKET_UNKNOWN_CURRENCY = N_(
+    'I do not know the currency "%(unit)s". Choose one, or write its code (for example USD, '
+    "CNY, EUR)."
+)
+ASK_TICKET_WANTS = N_("What would you like to achieve?")
+WANT_REFUND = N_("A refund")
+WANT_REPLACEMENT = N_("A replacement")
+WANT_DEPOSIT_BACK = N_("My deposit back")
+WANT_MEDIATION = N_("Mediation")
+ASK_TICKET_EVIDENCE = N_(
+    "Do you have photos or documents (invoices, contracts, screenshots of chats)? Send them now, "
+    "up to %(files)s files of at most %(mb)s MB each, then press Done. Press Done as well if "
+    "you have none."
+)
+DONE = N_("Done")
+EVIDENCE_RECEIVED = N_("Received. Send more, or press Done.")
+EVIDENCE_KEPT = N_("I kept this as evidence for your complaint.")
+EVIDENCE_TOO_BIG = N_(
+    "This file is larger than %(mb)s MB and was not kept. Please send a smaller file, or a "
+    "photo of it."
+)
+EVIDENCE_NOT_ACCEPTED = N_(
+    "This file was not kept: only photos (JPEG, PNG, WebP) and PDF documents are accepted, and "
+    "its content is none of these, whatever its name says."
+)
+EVIDENCE_UNREADABLE = N_("This file could not be read and was not kept. Please send it again.")
+EVIDENCE_TOO_MANY = N_("A complaint can hold %(files)s files; this one was not kept.")
+EVIDENCE_UNAVAILABLE = N_("I could not receive this file. Please send it again in a moment.")
+TICKET_SUMMARY = N_("Please check your complaint before it is sent:")
+LABEL_AGAINST = N_("Against")
+LABEL_PARTY = N_("Other party")
+LABEL_PLACE = N_("Stall")
+LABEL_CONTACT = N_("Their phone or WeChat")
+LABEL_STORY = N_("What happened")
+LABEL_WHEN = N_("When")
+LABEL_AMOUNT = N_("Amount")
+LABEL_WANTS = N_("You would like")
+LABEL_FILES = N_("Files")
+NOT_GIVEN = N_("not given")
+SUBMIT = N_("Send")
+EDIT = N_("Change something")
+ASK_TICKET_EDIT = N_("What would you like to change?")
+BACK_TO_SUMMARY = N_("Back to the summary")
+TICKET_SUBMITTED = N_(
+    "Your complaint is filed. Its number is %(number)s: please keep it, and give it at the "
+    "service center's counter or on the phone. Staff will look at it within %(hours)s hours, "
+    "and you will be told here of every step. Send /tickets to see your complaints."
+)
+TICKET_ALREADY_SUBMITTED = N_("Your complaint was already filed as %(number)s.")
+TICKET_CANCELLED = N_("The complaint is cancelled; nothing was sent.")
+TICKET_GAVE_UP = N_(
+    'I stopped the complaint form, as I could not read the answers. Write "file a complaint" '
+    "to start again, or talk to a person."
+)
+TICKETS_UNAVAILABLE = N_(
+    "Sorry, complaints cannot be handled right now. Please try again later, or call the "
+    "immigration hotline %(hotline)s."
+)
+MY_TICKETS_NONE = N_("You have no complaints filed from this chat.")
+MY_TICKETS = N_("Your complaints:")
+TICKET_LINE = N_("%(number)s: %(status)s, last update %(date)s")
+TICKET_NOT_FOUND = N_("I find no complaint %(number)s among yours.")
+TICKET_HEADLINE = N_("Complaint %(number)s against %(party)s: %(status)s (since %(date)s).")
+TICKET_REPLY_LINE = N_("Service center, %(date)s: %(text)s")
+TICKET_REJECT_LINE = N_("Reason: %(reason)s")
+SHOW_TICKET = N_("Show %(number)s")
+ADD_TO_TICKET = N_("Add a message or files")
+WITHDRAW_TICKET = N_("Withdraw")
+TICKET_WITHDRAW_CONFIRM = N_(
+    "Do you want to withdraw complaint %(number)s? Staff will stop working on it."
+)
+YES_WITHDRAW = N_("Yes, withdraw it")
+KEEP_IT = N_("No, keep it")
+CONFIRM_RESOLVED = N_("Yes, it is resolved")
+REOPEN_TICKET = N_("No, reopen it")
+TICKET_ADD_PROMPT = N_(
+    "Write your message for complaint %(number)s, or send photos or documents. Press Done when "
+    "you have finished."
+)
+TICKET_ADDED = N_("Added to complaint %(number)s.")
+TICKET_ADD_CANCELLED = N_("Nothing more was added to complaint %(number)s.")
+TICKET_CLOSED_FOR_INPUT = N_(
+    "Complaint %(number)s is %(status)s: nothing more can be added to it. You can file a new "
+    "complaint."
+)
+# Status names, as users read them.
+TICKET_STATUS_SUBMITTED = N_("submitted")
+TICKET_STATUS_TRIAGED = N_("being reviewed")
+TICKET_STATUS_IN_PROGRESS = N_("in progress")
+TICKET_STATUS_WAITING_USER = N_("waiting for your answer")
+TICKET_STATUS_RESOLVED = N_("resolved, waiting for your confirmation")
+TICKET_STATUS_CLOSED = N_("closed")
+TICKET_STATUS_REJECTED = N_("not accepted")
+TICKET_STATUS_DUPLICATE = N_("handled with another complaint")
+TICKET_STATUS_WITHDRAWN = N_("withdrawn")
+# What the user is told of each change (bot/tickets/notify.py).
+TICKET_NOW = N_("Your complaint %(number)s is now: %(status)s.")
+TICKET_NOW_REJECTED = N_("Your complaint %(number)s was not accepted. Reason: %(reason)s")
+TICKET_NOW_DUPLICATE = N_(
+    "Your complaint %(number)s is handled together with complaint %(original)s."
+)
+TICKET_NOW_WAITING = N_(
+    "Staff need something from you on complaint %(number)s. Please read their message and "
+    'answer with "Add a message or files".'
+)
+TICKET_NOW_RESOLVED = N_(
+    "Staff marked your complaint %(number)s as resolved. Is it resolved for you? Without an "
+    "answer it closes in %(days)s days."
+)
+TICKET_NOW_CLOSED = N_("Your complaint %(number)s is closed.")
+TICKET_NOW_REOPENED = N_("Your complaint %(number)s is open again; staff will look at it.")
+TICKET_NOW_WITHDRAWN = N_("Your complaint %(number)s is withdrawn.")
+TICKET_STAFF_REPLY = N_("The service center, on your complaint %(number)s:\n%(text)s")
 # Lookups (actions/records.py). %(when)s is "in 12 days" or "3 days ago", from Babel.
 CARD_VALID_UNTIL = N_(
     "Your Yiwu merchant card %(card)s. Status: %(status)s. Valid until %(date)s (%(when)s)."

@@ -50,7 +50,7 @@ from bot.channels.http_body import read_body
 from bot.delivery.channel import Blocked, Delivered, DeliveryResult, Failed, Rate, RetryLater
 from bot.delivery.outbox import Item
 from bot.i18n import SUPPORTED_LANGUAGES, gettext
-from bot.messages import Inbound, Kind
+from bot.messages import Attachment, AttachmentTooBig, Inbound, Kind
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.inbox import Receipt
 from bot.protocol import BUTTON_PAYLOAD_MAX_BYTES, BUTTON_TITLE_MAX_CHARS
@@ -114,6 +114,26 @@ def _kind(update: Update) -> Kind:
     return "text" if msg.text is not None else "other"
 
 
+def _attachment(update: Update) -> Attachment | None:
+    """A photo (its largest size) or a document, as a reference to fetch later."""
+    msg = update.message
+    if msg is None:
+        return None
+    if msg.photo:
+        largest = msg.photo[-1]
+        return Attachment(
+            ref=largest.file_id, size=largest.file_size, mime="image/jpeg",
+            album=msg.media_group_id,
+        )  # fmt: skip
+    if msg.document:
+        doc = msg.document
+        return Attachment(
+            ref=doc.file_id, name=doc.file_name, mime=doc.mime_type, size=doc.file_size,
+            album=msg.media_group_id,
+        )  # fmt: skip
+    return None
+
+
 def to_inbound(update: Update) -> Inbound | None:
     """The update as a platform-neutral message, or None when it is none of ours (a
     group chat, an edited message, a channel post)."""
@@ -140,6 +160,7 @@ def to_inbound(update: Update) -> Inbound | None:
         text=msg.text or msg.caption or "",
         kind=_kind(update),
         client_language=user.language_code,
+        attachment=_attachment(update),
     )
 
 
@@ -236,6 +257,17 @@ class TelegramChannel:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=timeout)
 
+    async def fetch(self, attachment: Attachment, *, max_bytes: int) -> bytes:
+        """The file's bytes from the Bot API (getFile, then the download), refused beyond
+        ``max_bytes`` before it is downloaded when Telegram says its size."""
+        file = await self.bot.get_file(attachment.ref)
+        if file.file_size is not None and file.file_size > max_bytes:
+            raise AttachmentTooBig(file.file_size)
+        data = bytes(await file.download_as_bytearray())
+        if len(data) > max_bytes:
+            raise AttachmentTooBig(len(data))
+        return data
+
     # Out -----------------------------------------------------------------------------
 
     def rates(self, item: Item) -> Sequence[Rate]:
@@ -286,6 +318,9 @@ def build_application(token: str, *, base_url: str, polling: bool) -> Applicatio
     """python-telegram-bot's application: with its updater for polling, without one
     (``updater(None)``) when updates arrive at the gateway's webhook route."""
     builder = Application.builder().token(token).base_url(base_url)
+    if base_url.endswith("/bot"):
+        # Files come from <server>/file/bot<token>/<path> (a fake Bot API's too).
+        builder = builder.base_file_url(base_url.removesuffix("bot") + "file/bot")
     if not polling:
         builder = builder.updater(None)
     return builder.build()
@@ -296,6 +331,7 @@ def build_channel(
 ) -> TelegramChannel:
     app = build_application(token, base_url=base_url, polling=polling)
     channel = TelegramChannel(assistant, app)
+    assistant.fetchers[channel.name] = channel  # photos and documents for complaints
     app.add_handler(TypeHandler(Update, channel.on_update))
     app.add_error_handler(_on_error)
     return channel

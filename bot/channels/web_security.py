@@ -93,20 +93,25 @@ def same_origin(origin: str, host: str) -> bool:
     return _authority(parts.netloc, parts.scheme) == _authority(host, parts.scheme)
 
 
-def refuse_unless_same_origin_json(request: Request) -> Response | None:
+def refuse_unless_same_origin_json(
+    request: Request, *, media_type: str = "application/json"
+) -> Response | None:
     """The refusal of a message request from elsewhere or in another format, or None.
 
     403 when the Origin header names another site or Sec-Fetch-Site says the request
-    came from one; 415 unless the body is declared ``application/json``. Checked before
-    the body is read or anything is stored.
+    came from one; 415 unless the body is declared ``media_type`` (JSON, or a file's
+    raw bytes as ``application/octet-stream``: neither is a type a cross-site form can
+    send without the browser asking first, which this server never grants). Checked
+    before the body is read or anything is stored.
     """
+    expected = media_type
     origin = request.headers.get("origin")
     if origin is not None and not same_origin(origin, request.headers.get("host", "")):
         return JSONResponse({"error": "cross-origin request refused"}, status_code=403)
     site = request.headers.get("sec-fetch-site")
     if site is not None and site.strip().lower() not in _OWN_SITE:
         return JSONResponse({"error": "cross-origin request refused"}, status_code=403)
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media_type != "application/json":
-        return JSONResponse({"error": "Content-Type must be application/json"}, status_code=415)
+    declared = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if declared != expected:
+        return JSONResponse({"error": f"Content-Type must be {expected}"}, status_code=415)
     return None

@@ -11,6 +11,13 @@ outbox, and the open page collects it from ``GET /api/webchat/events``, a stream
 Server-Sent Events whose ids are the outbox's row ids: after a reconnect (the browser
 sends Last-Event-ID) or a reload (the page sends ``?after=``) it gets what it missed.
 
+Photos and documents for a complaint are posted one per request to
+``POST /api/webchat/upload`` (the raw bytes, ``application/octet-stream``; the page's id
+in ``X-Message-Id``, the file's name URI-encoded in ``X-File-Name``): put aside unread
+(bot.tickets.evidence's quarantine) and handled as a message with an attachment, like a
+Telegram photo: checked by content, kept or refused with a reason in the reply. A file
+over the limit is not read at all; it is still a message, answered with the limit.
+
 The page shows the user's own text with textContent and the assistant's replies as the
 server-rendered, escaped HTML of bot.answers.render.
 """
@@ -27,6 +34,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,8 +53,10 @@ from bot.delivery import outbox
 from bot.delivery.mailbox import Mailbox
 from bot.delivery.outbox import Item
 from bot.i18n import DEFAULT_LANGUAGE, gettext, normalise_language, text_direction
-from bot.messages import Inbound, Kind, Outbound
+from bot.messages import Attachment, AttachmentTooBig, Inbound, Kind, Outbound
 from bot.pipeline.assistant import Assistant
+from bot.settings import get_settings
+from bot.tickets import evidence
 
 SESSION_COOKIE = "expatbot_session"
 MAX_BODY_BYTES = 64 * 1024
@@ -79,6 +89,10 @@ class WebChat:
     # Production serves the chat over HTTPS only: the cookie must never travel in clear.
     secure_cookies: bool = False
 
+    def __post_init__(self) -> None:
+        # The pipeline takes uploaded files from here (bot.messages.Fetcher).
+        self.assistant.fetchers[self.name] = self
+
     def reply_json(self, replies: list[Outbound]) -> list[dict[str, object]]:
         return [outbound_json(r) for r in replies]
 
@@ -94,6 +108,7 @@ class WebChat:
             ("TITLE", texts.WEBCHAT_TITLE),
             ("PLACEHOLDER", texts.WEBCHAT_PLACEHOLDER),
             ("SEND", texts.WEBCHAT_SEND),
+            ("ATTACH", texts.WEBCHAT_ATTACH),
         ):
             body = body.replace("{{" + key + "}}", _attr(gettext(lang, msgid)))
         body = body.replace("{{LANG}}", lang).replace("{{DIR}}", text_direction(lang))
@@ -146,6 +161,63 @@ class WebChat:
         if fresh or rotated:
             self._set_cookie(resp, rotated or token)
         return resp
+
+    async def upload(self, request: Request) -> Response:
+        refused = web_security.refuse_unless_same_origin_json(
+            request, media_type="application/octet-stream"
+        )
+        if refused is not None:
+            return refused
+        message_id = request.headers.get("x-message-id", "")
+        if not _MESSAGE_ID.fullmatch(message_id):
+            return JSONResponse(
+                {"error": 'X-Message-Id must be 1-64 letters, digits, "-" or "_"'}, status_code=400
+            )
+        token = request.cookies.get(SESSION_COOKIE, "")
+        if not await self._db(lambda s: webchat_sessions.honoured(s, token=token)):
+            # A file is never a chat's first message: the page starts its session first.
+            return JSONResponse({"error": "no chat session"}, status_code=401)
+        name = unquote(request.headers.get("x-file-name", ""))[:200] or None
+        limit = get_settings().evidence_max_bytes
+        raw = await read_body(request, limit=limit)
+        if raw is None:
+            # Too big: not read, not kept; still a message, answered with the limit.
+            declared = request.headers.get("content-length", "")
+            size = int(declared) if declared.isdigit() else limit + 1
+            attachment = Attachment(ref="", name=name, size=max(size, limit + 1))
+        else:
+            try:
+                ref = await asyncio.to_thread(evidence.quarantine, raw)
+            except evidence.EvidenceRefused:
+                ref = ""  # empty: the pipeline says it could not be read
+            attachment = Attachment(ref=ref, name=name, size=len(raw))
+        image = (name or "").lower().endswith((".jpg", ".jpeg", ".png", ".webp", ".gif"))
+        result = await self.assistant.receive(
+            Inbound(
+                channel=self.name,
+                external_id=webchat_sessions.external_id(token),
+                message_id=message_id,
+                text="",
+                kind="photo" if image else "file",
+                client_language=_accept_language(request.headers.get("accept-language", "")),
+                attachment=attachment,
+            )
+        )
+        body: dict[str, object] = {"id": message_id, "replies": self.reply_json(result.replies)}
+        if result.later:
+            body["pending"] = True
+        return JSONResponse(body)
+
+    async def fetch(self, attachment: Attachment, *, max_bytes: int) -> bytes:
+        """The bytes the upload put aside (taken once: the quarantine is emptied)."""
+        if attachment.size is not None and attachment.size > max_bytes:
+            raise AttachmentTooBig(attachment.size)
+        if not attachment.ref:
+            return b""  # refused as empty by the evidence check
+        data = await asyncio.to_thread(evidence.take_quarantined, attachment.ref)
+        if data is None:
+            raise OSError("the upload is no longer there")
+        return data
 
     async def start_session(self, request: Request) -> Response:
         """The page asks for its session before its first message, so that a first
@@ -241,6 +313,7 @@ class WebChat:
             Route("/", self.page, methods=["GET"]),
             Route("/api/webchat/session", self.start_session, methods=["POST"]),
             Route("/api/webchat/messages", self.post_message, methods=["POST"]),
+            Route("/api/webchat/upload", self.upload, methods=["POST"]),
             Route("/api/webchat/events", self.events, methods=["GET"]),
         ]
 

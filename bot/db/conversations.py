@@ -211,6 +211,26 @@ def was_shown_button(session: Session, *, identity_id: int, payload: str) -> boo
     )
 
 
+def last_question(
+    session: Session, *, identity_id: int, marker: str, within: int = 20
+) -> Message | None:
+    """The newest of the chat's last ``within`` replies that offered a button with the
+    payload ``marker`` (every question of a form offers Cancel): the question to ask
+    again after a message that did not answer it."""
+    rows = session.scalars(
+        select(Message)
+        .join(Conversation, Message.conversation_id == Conversation.id)
+        .where(Conversation.identity_id == identity_id, Message.direction == "out")
+        .order_by(Message.id.desc())
+        .limit(within)
+    )
+    for row in rows:
+        buttons = row.buttons if isinstance(row.buttons, list) else []
+        if any(isinstance(b, dict) and b.get("payload") == marker for b in buttons):
+            return row
+    return None
+
+
 def has_voted(session: Session, *, identity_id: int, topic: str) -> bool:
     return (
         session.scalar(

@@ -132,6 +132,10 @@ class Message(Base):
         ForeignKey("chat_identity.id", ondelete="CASCADE")
     )
     channel_message_id: Mapped[str | None] = mapped_column(String(128))
+    # Inbound only: a photo or document, as the channel names it (bot.messages.Attachment:
+    # where to fetch it, its name, declared type and size, its album), stored before the
+    # file is fetched, so that a failure to fetch it loses nothing.
+    attachment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # Inbound only: the replies go through the outbox rather than back in the request
     # (channels that cannot reply in the request; a request that stopped waiting; a
     # message recovered after a crash).
@@ -462,3 +466,117 @@ class AuditEntry(Base):
     identity_id: Mapped[int | None] = mapped_column(Integer)
     handoff_id: Mapped[int | None] = mapped_column(Integer)
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Ticket(Base):
+    """A dispute filed by a user: against a supplier, a landlord, a shop, a carrier.
+
+    ``status`` follows bot.tickets.lifecycle (``draft`` while the user fills the form,
+    then submitted, triaged, in_progress, waiting_user, resolved, closed, rejected,
+    duplicate, withdrawn); every change is a TicketEvent. The ticket belongs to the chat
+    identity that filed it, and to the resident once that chat is linked.
+    """
+
+    __tablename__ = "ticket"
+    __table_args__ = (
+        UniqueConstraint("number", name="uq_ticket_number"),
+        UniqueConstraint("idempotency_key", name="uq_ticket_key"),
+        Index("ix_ticket_status", "status", "created_at"),
+        Index("ix_ticket_identity", "identity_id", "status"),
+        Index("ix_ticket_resident", "resident_id"),
+        Index("ix_ticket_party", "party_key", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # YW-2026-000123 (bot.tickets.numbers): set when the draft is submitted.
+    number: Mapped[str | None] = mapped_column(String(20))
+    # The draft's key: a retried submission finds the ticket it made, never a second one.
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    identity_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chat_identity.id", ondelete="SET NULL")
+    )
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id", ondelete="SET NULL"))
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    # supplier | landlord | shop | logistics | other
+    kind: Mapped[str | None] = mapped_column(String(16))
+    party_name: Mapped[str | None] = mapped_column(String(200))
+    # For a market stall: the district and booth as the user wrote them.
+    party_place: Mapped[str | None] = mapped_column(String(200))
+    party_contact: Mapped[str | None] = mapped_column(String(100))
+    # The other party's name, normalised, for "this party has other open tickets".
+    party_key: Mapped[str | None] = mapped_column(String(200))
+    # What happened, in the user's own words, whole.
+    description: Mapped[str | None] = mapped_column(Text)
+    happened_on: Mapped[date | None] = mapped_column(Date)
+    # The amount at stake, as a decimal string ("2500.50"), and its ISO currency.
+    amount: Mapped[str | None] = mapped_column(String(24))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    # refund | replacement | deposit_back | mediation
+    wants: Mapped[str | None] = mapped_column(String(16))
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="SET NULL")
+    )
+    duplicate_of_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ticket.id", ondelete="SET NULL")
+    )
+    # Why it was rejected: shown to the user.
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Targets (bot.tickets.targets), set on submission from the kind.
+    respond_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolve_by: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    first_response_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Changed with every event: the list's "last update", and what live pages watch.
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TicketEvent(Base):
+    """One thing that happened to a ticket: a status change (who, when, from, to), a
+    public reply of staff, an internal note, a message or evidence from the user, an
+    assignment. Public events are what the user reads of their ticket."""
+
+    __tablename__ = "ticket_event"
+    __table_args__ = (Index("ix_ticket_event_ticket", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # status | reply | note | user_message | evidence | assign
+    kind: Mapped[str] = mapped_column(String(16))
+    # user | staff | system
+    actor: Mapped[str] = mapped_column(String(8))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id", ondelete="SET NULL"))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    text: Mapped[str | None] = mapped_column(Text)
+    # Shown to the user (status changes, public replies, their own messages).
+    public: Mapped[bool] = mapped_column(default=False)
+
+
+class Evidence(Base):
+    """A photo or document attached to a ticket (or to a draft). The file itself is kept
+    outside the web root under its content's SHA-256 (bot.tickets.evidence), after its
+    metadata (GPS location and the rest) was stripped."""
+
+    __tablename__ = "evidence"
+    __table_args__ = (
+        Index("ix_evidence_ticket", "ticket_id", "id"),
+        Index("ix_evidence_sha", "sha256"),
+        # One inbound message gives one file, however often it is processed.
+        UniqueConstraint("ticket_id", "message_id", name="uq_evidence_message"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("ticket.id", ondelete="CASCADE"))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    mime: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(120))
+    # The album it came in (Telegram's media_group_id): an album is one acknowledgement.
+    album: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot import protocol, texts
-from bot.db import aware, conversations
+from bot.db import audit, aware, conversations
 from bot.db.models import (
     ChatIdentity,
     Handoff,
@@ -36,7 +36,7 @@ from bot.db.models import (
     utcnow,
 )
 from bot.delivery import outbox
-from bot.handoff import audit, modes
+from bot.handoff import modes
 from bot.i18n import DEFAULT_LANGUAGE, gettext
 
 REASONS = frozenset(

@@ -397,9 +397,8 @@ def _staff_session() -> Any:
 
 
 def cmd_staff_add(args: argparse.Namespace) -> int:
-    from bot.db import transaction
+    from bot.db import audit, transaction
     from bot.errors import ConfigurationError
-    from bot.handoff import audit
     from bot.staff import accounts
 
     password = read_new_password()
@@ -452,9 +451,8 @@ def cmd_staff_totp(args: argparse.Namespace) -> int:
 
 
 def cmd_staff_disable(args: argparse.Namespace) -> int:
-    from bot.db import transaction
+    from bot.db import audit, transaction
     from bot.errors import ConfigurationError
-    from bot.handoff import audit
     from bot.staff import accounts, sessions
 
     with transaction(_staff_session()) as session:

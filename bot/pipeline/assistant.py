@@ -43,7 +43,7 @@ from bot.delivery import outbox
 from bot.handoff import handoffs, notices
 from bot.handoff.modes import BOT
 from bot.i18n import DEFAULT_LANGUAGE, normalise_language
-from bot.messages import Button, Inbound, Outbound
+from bot.messages import Attachment, Button, Fetcher, Inbound, Outbound
 from bot.nlu.sanitize import clean
 from bot.pipeline import inbox
 from bot.pipeline.chain import build_chain
@@ -121,7 +121,11 @@ class Assistant:
         # replaced by keyed hashes before a message is stored or reaches Rasa.
         self._key = registry_key
         self._max_chars = max_message_chars
+        # How each channel hands over a file's bytes (bot.messages.Fetcher): filled by the
+        # composition root as it builds the channels, which need the assistant first.
+        self.fetchers: dict[str, Fetcher] = {}
         self._handlers, self._last = build_chain(
+            fetchers=self.fetchers,
             sessions=sessions,
             rasa=rasa,
             intents=intents,
@@ -311,6 +315,7 @@ class Assistant:
             client_language=pending.client_language,
             awaiting=pending.awaiting,
             mode=pending.mode,
+            attachment=Attachment.from_json(pending.attachment),
             received_at=pending.created_at,
             language=lang,
         )

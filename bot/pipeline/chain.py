@@ -12,20 +12,29 @@ the chain. The order is the behaviour, so each rule has a test (tests/unit/test_
    while a person has it);
 5. the conversation's mode: while a person has the chat, the message goes to staff;
    before the media rule, so that a photo reaches the person;
-6. unsupported media (photos, stickers, ...) get a clear answer;
-7. empty messages and messages of only symbols;
-8. a number alone ("123"), unless a question asked for one;
-9. Rasa (which may ask for a person too: the request_human intent).
+6. what the user writes after "add to my ticket" goes to that ticket;
+7. photos and documents while the dispute form is open (or while adding to a ticket)
+   are evidence;
+8. unsupported media (photos, stickers, ...) get a clear answer;
+9. empty messages and messages of only symbols;
+10. a number alone ("123"), unless a question asked for one;
+11. Rasa (which may ask for a person too: the request_human intent).
+
+Button payloads of one's own tickets ("/ticket <number> <verb>") come with rule 1.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answers.store import AnswerStore
+from bot.messages import Fetcher
 from bot.pipeline.handlers.account import AccountCommands
 from bot.pipeline.handlers.bare_number import BareNumber
 from bot.pipeline.handlers.empty import EmptyMessage
+from bot.pipeline.handlers.evidence import Evidence
 from bot.pipeline.handlers.handoff import EndHandoff, HandoffRequest
 from bot.pipeline.handlers.language import DecideLanguage
 from bot.pipeline.handlers.language_choice import LanguageChoice
@@ -34,6 +43,7 @@ from bot.pipeline.handlers.mode import ModeRouting
 from bot.pipeline.handlers.officer import OfficerView
 from bot.pipeline.handlers.rasa import AskRasa
 from bot.pipeline.handlers.rating import Rating
+from bot.pipeline.handlers.tickets import TicketAddition, TicketButtons
 from bot.pipeline.handlers.votes import Votes
 from bot.pipeline.rasa_client import RasaClient
 from bot.pipeline.turn import Handler
@@ -46,19 +56,25 @@ def build_chain(
     intents: frozenset[str],
     answers: AnswerStore | None,
     max_chars: int,
+    fetchers: Mapping[str, Fetcher] | None = None,
 ) -> tuple[tuple[Handler, ...], AskRasa]:
-    """The handlers in order, and the last one, which always answers."""
+    """The handlers in order, and the last one, which always answers. ``fetchers``: how
+    each channel hands over a file's bytes (the composition root fills it as it builds
+    the channels)."""
     return (
         (
             LanguageChoice(),
             Votes(sessions),
             OfficerView(answers),
             Rating(sessions),
+            TicketButtons(sessions),
             DecideLanguage(),
             AccountCommands(sessions),
             HandoffRequest(),
             EndHandoff(),
             ModeRouting(),
+            TicketAddition(sessions),
+            Evidence(sessions, fetchers if fetchers is not None else {}),
             UnsupportedMedia(),
             EmptyMessage(),
             BareNumber(),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -63,6 +64,7 @@ def store_inbound(session: Session, *, inbound: Inbound, key: bytes, reply_later
         "text": conversations.storable(text),
         "status": "received",
         "reply_later": reply_later,
+        "attachment": inbound.attachment.to_json() if inbound.attachment else None,
         "created_at": utcnow(),
     }
     stmt = insert_unless_present(
@@ -142,6 +144,7 @@ class Pending:
     client_language: str | None
     awaiting: str | None  # what the assistant's last question asked for
     mode: str
+    attachment: dict[str, Any] | None = None
 
 
 def next_pending(session: Session, *, identity_id: int) -> Pending | None:
@@ -171,6 +174,7 @@ def next_pending(session: Session, *, identity_id: int) -> Pending | None:
         client_language=identity.client_language,
         awaiting=identity.awaiting,
         mode=identity.mode,
+        attachment=msg.attachment,
     )
 
 

@@ -17,6 +17,7 @@ from bot.messages import Button, Outbound
 from bot.protocol import (
     METADATA_CHANNEL,
     METADATA_LANGUAGE,
+    METADATA_MESSAGE,
     ButtonTooLong,
     TurnReport,
     parse_bot_messages,
@@ -86,8 +87,18 @@ class RasaClient:
             return "unreachable"
         return "ok" if resp.status_code == 200 else f"HTTP {resp.status_code}"
 
-    async def send(self, *, sender: str, text: str, language: str, channel: str) -> RasaTurn:
-        metadata = {METADATA_LANGUAGE: language, METADATA_CHANNEL: channel}
+    async def send(
+        self,
+        *,
+        sender: str,
+        text: str,
+        language: str,
+        channel: str,
+        message_id: int | None = None,
+    ) -> RasaTurn:
+        metadata: dict[str, str | int] = {METADATA_LANGUAGE: language, METADATA_CHANNEL: channel}
+        if message_id is not None:
+            metadata[METADATA_MESSAGE] = message_id
         try:
             resp = await self._client.post(
                 WEBHOOK_PATH,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from bot.i18n import DEFAULT_LANGUAGE
-from bot.messages import Kind, Outbound
+from bot.messages import Attachment, Kind, Outbound
 from bot.protocol import TurnReport
 
 # The final states of an inbound message (bot.db.models.Message).
@@ -36,6 +36,8 @@ class Turn:
     awaiting: str | None
     mode: str
     received_at: dt.datetime
+    # A photo or document, as the channel named it (fetched only by who needs it).
+    attachment: Attachment | None = None
     # Set by the language step (bot.pipeline.handlers.language), read by those after it.
     language: str = DEFAULT_LANGUAGE
     # Whether the language was decided from this message (a choice or a detection): only

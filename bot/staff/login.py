@@ -15,8 +15,8 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bot.db import audit
 from bot.db.models import StaffLoginAttempt, StaffUser, utcnow
-from bot.handoff import audit
 from bot.records import alerts
 from bot.staff import accounts
 

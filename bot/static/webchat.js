@@ -138,6 +138,52 @@ async function send(text, shown) {
   if (resp.ok) openStream();
 }
 
+// Photos and documents for a complaint: one request per file, raw bytes, each with its
+// own id like a message (sent again after a network error, it is kept once).
+async function upload(file) {
+  addUser("📎 " + file.name);
+  await session;
+  const typing = document.createElement("div");
+  typing.className = "msg bot typing";
+  typing.textContent = "…";
+  log.appendChild(typing);
+  const id = messageId();
+  let resp, data;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      resp = await fetch("api/webchat/upload", {
+        method: "POST",
+        headers: {
+          "Content-Type": "application/octet-stream",
+          "X-Message-Id": id,
+          "X-File-Name": encodeURIComponent(file.name),
+        },
+        body: file,
+      });
+      data = await resp.json();
+      break;
+    } catch (e) {
+      if (attempt >= RETRY_DELAYS_MS.length) {
+        typing.remove();
+        addNotice("⚠ Network error");
+        return;
+      }
+      await sleep(RETRY_DELAYS_MS[attempt]);
+    }
+  }
+  typing.remove();
+  for (const r of data.replies || []) addBot(r);
+  if (!resp.ok && data.error) addNotice(data.error);
+}
+
+const fileInput = document.getElementById("file");
+document.getElementById("attach").addEventListener("click", () => fileInput.click());
+fileInput.addEventListener("change", async () => {
+  const files = Array.from(fileInput.files || []);
+  fileInput.value = "";
+  for (const file of files) await upload(file);  // in order, one at a time
+});
+
 function openStream() {
   if (!window.EventSource || (stream && stream.readyState !== EventSource.CLOSED)) return;
   // A reconnect of this EventSource sends Last-Event-ID by itself; "after" is for a new one.

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 BOT_USER = {
@@ -48,8 +48,14 @@ class FakeTelegram:
         self.attempts: list[tuple[float, int]] = []
         self.delivered: list[tuple[float, int]] = []
         self.webhook: dict[str, Any] = {"url": ""}
+        # Files users sent: file_id -> (file_path, content), served as the Bot API does:
+        # getFile gives the path, /file/bot<token>/<path> the bytes.
+        self.files: dict[str, tuple[str, bytes]] = {}
         self.app = Starlette(
-            routes=[Route("/bot{token}/{method}", self.handle, methods=["GET", "POST"])]
+            routes=[
+                Route("/bot{token}/{method}", self.handle, methods=["GET", "POST"]),
+                Route("/file/bot{token}/{path:path}", self.download, methods=["GET"]),
+            ]
         )
 
     # What tests use -------------------------------------------------------------
@@ -105,6 +111,56 @@ class FakeTelegram:
         update = self.photo_update(user_id, caption)
         self._updates.append(update)
 
+    def add_file(self, content: bytes, *, name: str = "photo.jpg") -> str:
+        """A file on Telegram's servers: its file_id."""
+        file_id = f"FILE{len(self.files) + 1:04d}"
+        self.files[file_id] = (f"documents/{file_id}_{name}", content)
+        return file_id
+
+    def push_image(
+        self,
+        user_id: int,
+        content: bytes,
+        *,
+        caption: str | None = None,
+        album: str | None = None,
+        declared_size: int | None = None,
+    ) -> None:
+        """A photo as Telegram sends it: several sizes, the largest last."""
+        file_id = self.add_file(content)
+        msg = self._message(user_id)
+        if caption:
+            msg["caption"] = caption
+        if album:
+            msg["media_group_id"] = album
+        size = declared_size if declared_size is not None else len(content)
+        msg["photo"] = [
+            {"file_id": file_id + "s", "file_unique_id": "s", "width": 90, "height": 90},
+            {"file_id": file_id, "file_unique_id": file_id, "width": 800, "height": 600,
+             "file_size": size},
+        ]  # fmt: skip
+        self._push({"message": msg})
+
+    def push_document(
+        self,
+        user_id: int,
+        content: bytes,
+        *,
+        name: str,
+        mime: str = "application/octet-stream",
+        declared_size: int | None = None,
+    ) -> None:
+        file_id = self.add_file(content, name=name)
+        msg = self._message(user_id)
+        msg["document"] = {
+            "file_id": file_id,
+            "file_unique_id": file_id,
+            "file_name": name,
+            "mime_type": mime,
+            "file_size": declared_size if declared_size is not None else len(content),
+        }
+        self._push({"message": msg})
+
     def sent(self, method: str) -> list[dict[str, Any]]:
         return [params for name, params in self.calls if name == method]
 
@@ -151,7 +207,30 @@ class FakeTelegram:
             return self._ok(True)
         if method in {"sendChatAction", "answerCallbackQuery", "setMyCommands"}:
             return self._ok(True)
+        if method == "getFile":
+            found = self.files.get(str(params.get("file_id")))
+            if found is None:
+                return self._error(400, "Bad Request: invalid file_id")
+            path, content = found
+            return self._ok(
+                {
+                    "file_id": params["file_id"],
+                    "file_unique_id": params["file_id"],
+                    "file_size": len(content),
+                    "file_path": path,
+                }
+            )
         return JSONResponse({"ok": False, "error_code": 404, "description": "Not Found"}, 404)
+
+    async def download(self, request: Request) -> Response:
+        if request.path_params["token"] != self.token:
+            return Response(status_code=401)
+        path = request.path_params["path"]
+        for file_path, content in self.files.values():
+            if file_path == path:
+                self.calls.append(("download", {"path": path}))
+                return Response(content, media_type="application/octet-stream")
+        return Response(status_code=404)
 
     def _send_message(self, params: dict[str, Any]) -> JSONResponse:
         chat_id = int(params["chat_id"])

@@ -17,7 +17,6 @@ from actions import (
     ActionBotChallenge,
     ActionChangeLanguage,
     ActionClarify,
-    ActionDisputesNotYet,
     ActionGreet,
     ActionHelp,
     ActionThank,
@@ -117,12 +116,6 @@ async def test_bot_challenge_is_honest_and_offers_a_person() -> None:
     text = visible(messages)[0]["text"]
     assert text == gettext("ru", texts.BOT_CHALLENGE, hotline="12367")
     assert "12367" in text
-
-
-async def test_complaints_answer_honestly_until_they_exist() -> None:
-    messages, _ = await run(ActionDisputesNotYet(), "check_card_status_en")
-    (msg,) = visible(messages)
-    assert msg["text"] == gettext("en", texts.DISPUTES_NOT_AVAILABLE, hotline="12367")
 
 
 def test_every_domain_action_is_implemented() -> None:

@@ -20,6 +20,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("bot.messages", "bot.i18n", "bot.db"),
     ("bot.answers", "bot.records", "bot.nlu", "bot.delivery", "bot.logging_setup"),
     ("bot.handoff",),
+    ("bot.tickets",),
     ("bot.pipeline",),
     ("bot.jobs", "bot.channels", "bot.staff"),
     ("bot.app",),

@@ -53,11 +53,14 @@ def test_the_order_is_written_once() -> None:
         "Votes",
         "OfficerView",
         "Rating",
+        "TicketButtons",
         "DecideLanguage",
         "AccountCommands",
         "HandoffRequest",
         "EndHandoff",
         "ModeRouting",
+        "TicketAddition",
+        "Evidence",
         "UnsupportedMedia",
         "EmptyMessage",
         "BareNumber",
@@ -171,8 +174,13 @@ async def test_8_everything_else_goes_to_rasa_last(
 ) -> None:
     (reply,) = await say(assistant, "How do I extend my visa?")
     assert reply.text.startswith("reply to How do I extend")
-    assert fake_rasa.requests[0]["metadata"] == {"language": "en", "channel": "telegram"}
-    assert inbound_rows(sessions)[0].status == "answered"
+    row = inbound_rows(sessions)[0]
+    assert fake_rasa.requests[0]["metadata"] == {
+        "language": "en",
+        "channel": "telegram",
+        "message": row.id,
+    }
+    assert row.status == "answered"
 
 
 async def test_a_person_taking_the_chat_during_a_turn_silences_the_bot(

@@ -41,10 +41,11 @@ async def test_message_is_stored_with_language_intent_and_reply(
     replies = await assistant.handle(inbound("Как продлить визу в Иу?"))
     assert [r.text for r in replies] == ["reply to Как продлить визу в "]
     sent = fake_rasa.requests[0]
-    assert sent["metadata"] == {"language": "ru", "channel": "webchat"}
-    # Rasa sees an opaque id, never the platform's user id.
+    # Rasa sees an opaque id, never the platform's user id; and the stored message's id,
+    # for an action that must read the user's words whole (a complaint's description).
     assert "u1" not in sent["sender"]
     rows = messages(sessions)
+    assert sent["metadata"] == {"language": "ru", "channel": "webchat", "message": rows[0].id}
     assert [(m.direction, m.status) for m in rows] == [("in", "answered"), ("out", "sent")]
     assert rows[0].language == "ru" and rows[0].intent == "greet" and rows[0].confidence == 0.9
     assert rows[1].reply_to_id == rows[0].id

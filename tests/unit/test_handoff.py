@@ -405,8 +405,8 @@ def test_the_audit_log_refuses_changes(sessions: sessionmaker[Session]) -> None:
     from sqlalchemy import delete, update
     from sqlalchemy.exc import DatabaseError
 
+    from bot.db import audit
     from bot.db.models import AuditEntry
-    from bot.handoff import audit
 
     with transaction(sessions) as s:
         audit.record(s, action="login", staff_name="li.wei")

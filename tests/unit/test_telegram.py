@@ -35,7 +35,12 @@ async def test_text_message_gets_typing_then_html_reply(
     assert "&lt;b&gt;" in sent["text"]  # the user's markup came back escaped, never as HTML
     methods = [name for name, _ in telegram.calls if name in {"sendChatAction", "sendMessage"}]
     assert methods[:2] == ["sendChatAction", "sendMessage"]
-    assert fake_rasa.requests[0]["metadata"] == {"language": "ru", "channel": "telegram"}
+    metadata = fake_rasa.requests[0]["metadata"]
+    assert {k: metadata[k] for k in ("language", "channel")} == {
+        "language": "ru",
+        "channel": "telegram",
+    }
+    assert isinstance(metadata["message"], int)
 
 
 async def test_the_reply_is_stored_with_its_outbox_row_delivered(

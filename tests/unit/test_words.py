@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from babel.numbers import list_currencies
 from rasa_sdk import Tracker
 
 from actions import linking
@@ -26,7 +27,7 @@ from bot.records import references
 from bot.settings import PROJECT_ROOT, Settings, get_settings
 from rasa_addons import words
 from rasa_addons.entities import extract, month_numbers
-from rasa_addons.words import KEYS, Words, WordsError, load_words, parse_words
+from rasa_addons.words import CODES, KEYS, Words, WordsError, find, fold, load_words, parse_words
 
 LOCALES = PROJECT_ROOT / "locales"
 LANGUAGES = ("en", "zh", "ar", "ru", "fr", "es")
@@ -340,3 +341,128 @@ def test_a_month_name_of_two_months_is_left_out(tmp_path: Path) -> None:
     assert "xx" not in numbers and numbers["m3"] == 3 and numbers["n12"] == 12
     assert [e.value for e in extract("3 m3 1990", locales=tmp_path)] == ["1990-03-03"]
     assert extract("3 xx 1990", locales=tmp_path) == []
+
+
+# --- the dispute ticket form's lists (bot.tickets.choices, bot.tickets.amounts) -----------
+
+CODED_KEYS = ("dispute_kinds", "wants", "currencies", "multipliers", "relative_days")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_each_file_has_every_code_of_the_form(lang: str) -> None:
+    found = shipped()[lang]
+    for key in ("dispute_kinds", "wants", "relative_days"):
+        coded = dict(getattr(found, key))
+        assert list(coded) == list(CODES[key]), (lang, key)  # every code, in one order
+        assert all(coded.values()), (lang, key)  # each with words in every language
+    assert [code for code, _ in found.multipliers] == list(CODES["multipliers"]), lang
+    assert found.skip and found.done, lang
+
+
+def test_every_currency_is_an_iso_code_babel_formats() -> None:
+    codes = {code for f in shipped().values() for code, _ in f.currencies}
+    assert set(list_currencies()) >= codes
+    assert {"CNY", "USD", "EUR", "RUB", "AED", "SAR", "EGP", "GBP", "HKD"} <= codes
+
+
+def test_symbols_are_listed_once_in_english() -> None:
+    files = shipped()
+    for lang, found in files.items():
+        for code, texts in found.currencies:
+            symbols = [t for t in texts if not any(ch.isalpha() for ch in t)]
+            assert lang == "en" or symbols == [], (lang, code, symbols)
+
+
+def test_no_word_belongs_to_two_codes_in_the_files_together() -> None:
+    """Matching uses every language's lists together: a word of two codes (in two files)
+    would be left out of the matching (rasa_addons.words.find), so none may be shipped."""
+    for key in CODED_KEYS:
+        owners: dict[str, set[str]] = {}
+        for found in shipped().values():
+            for code, texts in getattr(found, key):
+                for text in (code, code.replace("_", " "), *texts):
+                    owners.setdefault(fold(text), set()).add(code)
+        assert {w: c for w, c in owners.items() if len(c) > 1} == {}, key
+
+
+def test_skip_and_done_share_no_message() -> None:
+    files = shipped().values()
+    skip = {fold(w) for f in files for w in f.skip}
+    done = {fold(w) for f in files for w in f.done}
+    assert skip & done == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('wants: ["refund"]\n', "wants: expected a mapping"),
+        ('wants: {refnud: ["money back"]}\n', "wants: unknown code 'refnud'; expected refund"),
+        ('wants: {refund: "money back"}\n', "wants, refund: expected a list of words"),
+        ("wants: {refund: }\n", "([] for none), found nothing"),
+        ("wants: {refund: [no]}\n", "wants, refund, item 1: False is not text"),
+        ('wants: {refund: ["x"], mediation: ["X"]}\n', "'X' is also a word of refund"),
+        ('currencies: {usd: ["$"]}\n', "'usd' is not an ISO 4217 code"),
+        ('currencies: {US: ["$"]}\n', "'US' is not an ISO 4217 code"),
+        ('dispute_kinds: {tenant: ["rent"]}\n', "unknown code 'tenant'"),
+        ('relative_days: {tomorrow: ["demain"]}\n', "unknown code 'tomorrow'"),
+        ('multipliers: {billion: ["bn"]}\n', "unknown code 'billion'"),
+        ("skip: [no]\n", "skip, item 1: False is not text"),
+        ('done: "done"\n', "done: expected a list"),
+    ],
+)
+def test_what_is_wrong_with_a_mapping_is_said(text: str, problem: str) -> None:
+    with pytest.raises(WordsError) as raised:
+        parse_words("en", text)
+    assert problem in str(raised.value)
+
+
+def test_a_mapping_keeps_its_codes_in_order() -> None:
+    found = parse_words("en", 'wants: {mediation: ["talk"], refund: []}\nskip: ["skip"]\n')
+    assert found.wants == (("mediation", ("talk",)), ("refund", ()))
+    assert found.skip == ("skip",) and found.done == ()
+
+
+def test_fold() -> None:
+    assert fold("  Don\u2019t\u200b   KNOW ") == "don't know"
+    assert fold("２ ５００\u202f€") == "2 500 €"  # full-width, narrow no-break space
+    assert fold("ＵＳＤ") == "usd"
+
+
+def hits(text: str, key: str, found: tuple[Words, ...]) -> list[tuple[str, str]]:
+    folded = fold(text)
+    return [(h.code, folded[h.start : h.end]) for h in find(folded, found, key)]
+
+
+def test_find_whole_words_chinese_anywhere_longest_first() -> None:
+    en = Words(
+        "en",
+        relative_days=(
+            ("yesterday", ("yesterday",)),
+            ("day_before_yesterday", ("前天",)),  # and its name: "day before yesterday"
+        ),
+        currencies=(("USD", ("$", "dollars")), ("HKD", ("hk$",)), ("CNY", ("元",))),
+    )
+    found = (en,)
+    assert hits("The day before yesterday", "relative_days", found) == [
+        ("day_before_yesterday", "day before yesterday")  # not "yesterday" in it
+    ]
+    assert hits("就是前天的事", "relative_days", found) == [("day_before_yesterday", "前天")]
+    assert hits("yesterdays", "relative_days", found) == []  # whole words only
+    assert hits("day_before_yesterday", "relative_days", found) == [
+        ("day_before_yesterday", "day_before_yesterday")  # the code itself
+    ]
+    assert hits("1200usd or HK$5 or 5元 or 3dollars", "currencies", found) == [
+        ("USD", "usd"),
+        ("HKD", "hk$"),
+        ("CNY", "元"),
+        ("USD", "dollars"),
+    ]
+    assert hits("usdollars", "currencies", found) == []
+
+
+def test_a_word_of_two_codes_in_two_files_is_left_out(caplog: pytest.LogCaptureFixture) -> None:
+    one = Words("aa", wants=(("refund", ("back",)), ("mediation", ("talk",))))
+    other = Words("bb", wants=(("replacement", ("back",)),))
+    with caplog.at_level(logging.WARNING, logger="rasa_addons.words"):
+        assert hits("back, talk", "wants", (one, other)) == [("mediation", "talk")]
+    assert "back" in caplog.text

@@ -30,6 +30,8 @@ COMMAND_INTENTS = {
     "/language": "change_language",
     "/link": "link_account",
     "/cancel": "deny",
+    "/tickets": "ticket_status",
+    "/complaint": "open_dispute",
 }
 
 
@@ -62,6 +64,7 @@ class AskRasa:
                 text=self.rasa_text(turn.text),
                 language=lang,
                 channel=turn.channel,
+                message_id=turn.message_id,
             )
         except AssistantUnavailable as exc:
             log.warning("message %s unanswered: %s", turn.message_id, exc)

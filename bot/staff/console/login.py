@@ -117,7 +117,7 @@ class LoginPages:
         staff = request.state.staff
 
         def end(s: Session) -> None:
-            from bot.handoff import audit
+            from bot.db import audit
 
             sessions.end(s, token=token)
             audit.record(s, action="logout", staff_name=staff.name, details=None)

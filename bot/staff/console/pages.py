@@ -23,9 +23,9 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from bot.answers.store import AnswerStore
-from bot.db import in_transaction
+from bot.db import audit, in_transaction
 from bot.db.models import ChatIdentity, StaffUser
-from bot.handoff import audit, canned, handoffs
+from bot.handoff import canned, handoffs
 from bot.staff import accounts
 from bot.staff import texts as staff_texts
 from bot.staff.console import chat_view

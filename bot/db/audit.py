@@ -15,6 +15,8 @@ from bot.db.models import AuditEntry, StaffUser, utcnow
 ACTIONS = frozenset({
     "login", "login_failed", "login_locked", "logout", "take", "reply", "note", "transfer",
     "hand_back", "close", "account_added", "account_disabled",
+    "ticket_submitted", "ticket_status", "ticket_reply", "ticket_note", "ticket_assign",
+    "evidence_viewed",
 })  # fmt: skip
 
 
