@@ -10,6 +10,7 @@ from rasa_sdk.types import DomainDict
 
 from actions.common import answer_store, button, finish, talk_to_a_person, ui, user_language
 from bot import texts
+from bot.tickets.render import file_a_complaint
 
 # The topics offered by the help menu, in the order a newcomer needs them.
 MENU_TOPICS = (
@@ -86,7 +87,7 @@ class ActionHelp(_UiReply, Action):
     msgid = texts.HELP_INTRO
 
     def buttons(self, lang: str) -> list[dict[str, str]]:
-        return [*menu_buttons(lang), talk_to_a_person(lang)]
+        return [*menu_buttons(lang), file_a_complaint(lang), talk_to_a_person(lang)]
 
 
 class ActionBotChallenge(_UiReply, Action):

@@ -51,6 +51,7 @@ from actions.records import answer_lookup
 from bot import protocol, texts
 from bot.records import accounts, references
 from bot.settings import get_settings
+from bot.tickets import tickets
 from rasa_addons.words import Words, load_words
 
 log = logging.getLogger(__name__)
@@ -218,6 +219,20 @@ REFUSALS = {
 }
 
 
+async def _adopt_tickets(tracker: Tracker) -> None:
+    """The chat's tickets belong to the resident it just proved to be."""
+
+    def adopt(session: Session) -> None:
+        identity = accounts.identity_by_public_id(session, public_id=tracker.sender_id)
+        if identity is not None:
+            tickets.adopt(session, identity=identity)
+
+    try:
+        await in_transaction(adopt)
+    except SQLAlchemyError:
+        log.exception("tickets not adopted; they stay the chat's own")
+
+
 class ActionLinkSubmit(Action):
     def name(self) -> str:
         return "action_link_submit"
@@ -260,6 +275,7 @@ class ActionLinkSubmit(Action):
         if result is None:
             dispatcher.utter_message(text=ui(lang, texts.RECORDS_UNAVAILABLE))
         elif result.outcome == "linked":
+            await _adopt_tickets(tracker)
             dispatcher.utter_message(text=ui(lang, texts.LINKED), buttons=records_buttons(lang))
             if then in ("check_card_status", "check_visa_status"):
                 assert result.resident_id is not None

@@ -74,6 +74,11 @@ METADATA_MESSAGE = "message"
 # starts with this, and while one is awaited a photo or document is evidence.
 TICKET_AWAITING_PREFIX = "ticket_"
 AWAITING_TICKET_EVIDENCE = "ticket_evidence"
+# Answers that tell nothing of the user's language (names, places, phone numbers,
+# amounts, dates): the gateway keeps the conversation's language for them.
+NOT_LANGUAGE = frozenset(
+    {"ticket_party", "ticket_place", "ticket_contact", "ticket_when", "ticket_amount"}
+)
 # Adding to one's open ticket: "ticket_add:<ticket id>".
 AWAITING_TICKET_ADD = "ticket_add:"
 

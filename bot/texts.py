@@ -394,6 +394,10 @@ FORGET_CONFIRM = N_(
 FORGET_YES = N_("Yes, delete")
 FORGET_NO = N_("No, keep")
 FORGOTTEN = N_("Done: the link to your record and the messages of this chat are deleted.")
+FORGOTTEN_TICKETS_KEPT = N_(
+    "Your complaints %(numbers)s are kept: they are case files of the service center, and you "
+    "will still be told here when they change."
+)
 NOTHING_DELETED = N_("Nothing was deleted.")
 REMINDERS_ON = N_(
     "Reminders are on: I will write 30, 14, 7 and 1 days before your visa or residence permit "

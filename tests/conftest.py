@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -20,6 +21,10 @@ from bot.nlu.rasa_runtime import domain_intents
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.rasa_client import RasaClient
 from tests.helpers import REGISTRY_KEY, webchat_client
+
+# Evidence files the tests store go to a directory of this run, never to var/evidence of a
+# development checkout; child processes (the action server) inherit it.
+os.environ.setdefault("EVIDENCE_DIR", tempfile.mkdtemp(prefix="expatbot-evidence-"))
 
 POSTGRES_URL = os.environ.get(
     "EXPATBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -6,11 +6,14 @@
 - ``staff_alerts`` (every minute, with STAFF_TELEGRAM_CHAT_ID and Telegram): new staff
   alerts into the outbox for the staff's chat;
 - ``outbox_expiry`` (hourly): web-chat and terminal messages that no client collected
-  within ``uncollected_after`` (the web chat's session lifetime) end ``failed``.
+  within ``uncollected_after`` (the web chat's session lifetime) end ``failed``;
+- ``tickets`` (hourly): resolved tickets the user neither confirmed nor reopened within
+  TICKET_AUTOCLOSE_DAYS close (the user is told); uploads no message took are removed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Sequence
@@ -25,6 +28,7 @@ from bot.jobs.reminders import run_reminders
 from bot.jobs.scheduler import SERVICE_TZ, Job
 from bot.pipeline.assistant import Assistant
 from bot.settings import Settings
+from bot.tickets import evidence, tickets
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +36,7 @@ SWEEP_EVERY = dt.timedelta(seconds=15)
 REMINDER_TIME = dt.time(9, 0, tzinfo=SERVICE_TZ)
 ALERTS_EVERY = dt.timedelta(minutes=1)
 EXPIRY_EVERY = dt.timedelta(hours=1)
+TICKETS_EVERY = dt.timedelta(hours=1)
 
 
 def default_jobs(
@@ -77,10 +82,20 @@ def default_jobs(
         if ended:
             log.info("outbox: %s messages never collected, now failed", ended)
 
+    async def tickets_job() -> None:
+        closed = await in_transaction(sessions, lambda s: tickets.close_unconfirmed(s))
+        if closed:
+            log.info("tickets: %s resolved and unanswered, now closed", len(closed))
+            kick()
+        removed = await asyncio.to_thread(evidence.sweep_quarantine, older_than_s=3600)
+        if removed:
+            log.info("evidence: %s uploads no message took, removed", removed)
+
     jobs = [
         Job("sweeper", sweep, every=SWEEP_EVERY),
         Job("reminders", reminders, daily_at=REMINDER_TIME),
         Job("outbox_expiry", expire, every=EXPIRY_EVERY),
+        Job("tickets", tickets_job, every=TICKETS_EVERY),
     ]
     if staff_channel is not None and settings.staff_telegram_chat_id:
         jobs.append(Job("staff_alerts", alerts, every=ALERTS_EVERY))

@@ -359,6 +359,25 @@ def cmd_reminders_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tickets_export(args: argparse.Namespace) -> int:
+    from bot.db import make_engine, make_sessionmaker
+    from bot.tickets.export import write_csv
+
+    engine = make_engine(current_database())
+    try:
+        with make_sessionmaker(engine)() as session:
+            if args.output == "-":
+                count = write_csv(session, sys.stdout, since=args.since)
+            else:
+                # newline="": the csv module writes its own line ends (RFC 4180).
+                with open(args.output, "w", encoding="utf-8", newline="") as out:
+                    count = write_csv(session, out, since=args.since)
+    finally:
+        engine.dispose()
+    print(f"{count} tickets submitted since {args.since}", file=sys.stderr)
+    return 0
+
+
 def cmd_staff_alerts(_args: argparse.Namespace) -> int:
     """Open alerts for staff (until the staff console exists, this is where they show)."""
     from bot.db import make_engine, make_sessionmaker
@@ -626,6 +645,12 @@ def main(argv: list[str] | None = None) -> int:
     rr.add_argument("--dry-run", action="store_true")
     rr.add_argument("--date", type=iso_date, help="pretend today is this day (YYYY-MM-DD)")
     rr.set_defaults(func=cmd_reminders_run)
+    tickets = sub.add_parser("tickets", help="dispute tickets")
+    tksub = tickets.add_subparsers(dest="tickets_command", required=True)
+    export = tksub.add_parser("export", help="tickets submitted since a day, as CSV")
+    export.add_argument("--since", type=iso_date, required=True, help="YYYY-MM-DD (Yiwu time)")
+    export.add_argument("--output", "-o", default="-", help="a file (default: standard output)")
+    export.set_defaults(func=cmd_tickets_export)
     staff = sub.add_parser("staff", help="for the service center's staff")
     staffsub = staff.add_subparsers(dest="staff_command", required=True)
     staffsub.add_parser("alerts", help="open alerts (lockouts, ...)").set_defaults(

@@ -287,6 +287,9 @@ def action_service(settings: Settings, *, logs: Path) -> Service:
             "DATABASE_URL": settings.database_url,
             "EXPATBOT_LOCALES": str(settings.locales_dir),
             "REGISTRY_HASH_KEY": settings.registry_hash_key,
+            # A cancelled complaint's files are deleted by the action server: the same
+            # directory as the gateway's, which stores them.
+            "EVIDENCE_DIR": str(settings.evidence_dir),
         },
         logs / "actions.log",
     )
@@ -319,6 +322,7 @@ def gateway_service(settings: Settings, *, logs: Path) -> Service:
             "DATABASE_URL": settings.database_url,
             "GATEWAY_HOST": settings.gateway_host,
             "GATEWAY_PORT": str(settings.gateway_port),
+            "EVIDENCE_DIR": str(settings.evidence_dir),
         }
     )
     env.pop(rasa_runtime.ACTION_TOKEN_ENV, None)  # the gateway has no use for it

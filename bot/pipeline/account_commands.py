@@ -11,7 +11,7 @@ the Rasa server is down.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from sqlalchemy.orm import Session
@@ -24,6 +24,7 @@ from bot.i18n import gettext
 from bot.messages import Button, Outbound
 from bot.records import accounts
 from bot.settings import get_settings
+from bot.tickets import tickets
 from rasa_addons.words import Words, load_words
 
 # What users write to be forgotten: "forget_me" of every locales/<lang>/words.yml, compared
@@ -65,25 +66,35 @@ def parse(text: str) -> Command | None:
     return None
 
 
-def run(
-    session: Session, *, identity: ChatIdentity, command: Command, lang: str
-) -> tuple[list[Outbound], bool]:
-    """The replies, and whether this exchange may be stored (not after forgetting)."""
+@dataclass(frozen=True)
+class Done:
+    replies: list[Outbound]
+    kept: bool  # whether this exchange may be stored (not after forgetting)
+    # Evidence files no ticket holds any more: deleted once the transaction is committed.
+    files: list[str] = field(default_factory=list)
+
+
+def run(session: Session, *, identity: ChatIdentity, command: Command, lang: str) -> Done:
     if command.name == "unlink":
         was_linked = accounts.unlink(session, identity=identity)
-        return [say(lang, texts.UNLINKED if was_linked else texts.NOT_LINKED)], True
+        return Done([say(lang, texts.UNLINKED if was_linked else texts.NOT_LINKED)], True)
     if command.name == "forget":
         if command.arg == "yes":
             handoffs.forget(session, identity=identity)
+            dropped = tickets.forget(session, identity=identity)
             accounts.forget(session, identity=identity)
-            return [say(lang, texts.FORGOTTEN)], False
+            replies = [say(lang, texts.FORGOTTEN)]
+            if dropped.kept:
+                numbers = ", ".join(dropped.kept)
+                replies.append(say(lang, texts.FORGOTTEN_TICKETS_KEPT, numbers=numbers))
+            return Done(replies, False, dropped.files)
         if command.arg == "no":
-            return [say(lang, texts.NOTHING_DELETED)], True
+            return Done([say(lang, texts.NOTHING_DELETED)], True)
         buttons = (
             Button(gettext(lang, texts.FORGET_YES), "/forget yes"),
             Button(gettext(lang, texts.FORGET_NO), "/forget no"),
         )
-        return [say(lang, texts.FORGET_CONFIRM, buttons)], True
+        return Done([say(lang, texts.FORGET_CONFIRM, buttons)], True)
     # reminders
     if command.arg in ON or command.arg in OFF:
         accounts.set_reminders(session, identity=identity, enabled=command.arg in ON)
@@ -100,4 +111,4 @@ def run(
     ]
     if identity.reminders_enabled and identity.resident_id is None:
         replies.append(say(lang, texts.REMINDERS_NEED_LINK))
-    return replies, True
+    return Done(replies, True)

@@ -40,6 +40,7 @@ import io
 import os
 import re
 import tempfile
+import time
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,6 +218,24 @@ def take_quarantined(sha256: str, *, root: Path | None = None) -> bytes | None:
         return taken.read_bytes()
     finally:
         taken.unlink(missing_ok=True)
+
+
+def sweep_quarantine(*, older_than_s: float, root: Path | None = None) -> int:
+    """Remove parked uploads no message took (their request died before the message was
+    stored, or it was never answered): how many were removed."""
+    folder = _root(root) / _INCOMING
+    if not folder.is_dir():
+        return 0
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for path in folder.iterdir():
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # taken meanwhile
+    return removed
 
 
 def _safe_name(name: str | None, mime: str) -> str:

@@ -509,6 +509,39 @@ def others_against_same_party(session: Session, *, ticket: Ticket) -> list[Ticke
     )
 
 
+@dataclass(frozen=True)
+class Forgotten:
+    files: list[str]  # hashes no ticket holds any more: to delete once committed
+    kept: list[str]  # numbers of the tickets kept as the center's case files
+
+
+def forget(session: Session, *, identity: ChatIdentity) -> Forgotten:
+    """ "Forget me" for tickets (docs/own-records.md says what and why): the chat's draft,
+    and tickets it withdrew before any member of staff acted on them, are deleted with
+    their evidence; every other ticket is a case file of the service center (a dispute
+    has another party, and the center's mediation must be on record) and is kept whole,
+    its evidence too, still reaching this chat when it changes."""
+    own = list(session.scalars(select(Ticket).where(Ticket.identity_id == identity.id)))
+    worked = set(
+        session.scalars(
+            select(TicketEvent.ticket_id).where(
+                TicketEvent.ticket_id.in_([t.id for t in own]), TicketEvent.actor == "staff"
+            )
+        )
+    )
+    gone = [
+        t.id
+        for t in own
+        if t.status == lifecycle.DRAFT or (t.status == lifecycle.WITHDRAWN and t.id not in worked)
+    ]
+    hashes = list(session.scalars(select(Evidence.sha256).where(Evidence.ticket_id.in_(gone))))
+    if gone:
+        session.execute(delete(Ticket).where(Ticket.id.in_(gone)))
+        session.flush()
+    kept = sorted(str(t.number) for t in own if t.id not in gone)
+    return Forgotten(files=unreferenced(session, hashes=hashes), kept=kept)
+
+
 def close_unconfirmed(
     session: Session, *, now: dt.datetime | None = None, days: int | None = None
 ) -> list[str]:

@@ -81,9 +81,11 @@ async def test_help_offers_topics_as_buttons_titled_from_answer_files() -> None:
     messages, _ = await run(ActionHelp(), "help_es")
     (msg,) = visible(messages)
     titles = {entry["title"].strip() for entry in answer_file("es").values()}
-    *topics, person = msg["buttons"]
+    *topics, complaint, person = msg["buttons"]
     assert len(topics) >= 6
     assert all(b["title"] in titles and b["payload"].startswith("/faq_") for b in topics)
+    # Then filing a complaint (the open_dispute intent: the dispute form).
+    assert complaint == {"title": gettext("es", texts.FILE_A_COMPLAINT), "payload": "/open_dispute"}
     # And a person, last on the menu (the gateway answers "/human" itself).
     assert person == {"title": gettext("es", texts.TALK_TO_A_PERSON), "payload": "/human"}
 

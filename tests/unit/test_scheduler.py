@@ -101,6 +101,12 @@ def test_the_default_jobs(assistant: Assistant) -> None:
 
     plain = Settings()  # type: ignore[call-arg]
     staff = Settings(STAFF_TELEGRAM_CHAT_ID="-100123")  # type: ignore[call-arg]
-    assert names(plain, "telegram") == ["sweeper", "reminders", "outbox_expiry"]
-    assert names(staff, None) == ["sweeper", "reminders", "outbox_expiry"]
-    assert names(staff, "telegram") == ["sweeper", "reminders", "outbox_expiry", "staff_alerts"]
+    assert names(plain, "telegram") == ["sweeper", "reminders", "outbox_expiry", "tickets"]
+    assert names(staff, None) == ["sweeper", "reminders", "outbox_expiry", "tickets"]
+    assert names(staff, "telegram") == [
+        "sweeper",
+        "reminders",
+        "outbox_expiry",
+        "tickets",
+        "staff_alerts",
+    ]

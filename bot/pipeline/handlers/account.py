@@ -9,9 +9,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import in_transaction
 from bot.db.models import ChatIdentity
-from bot.messages import Outbound
 from bot.pipeline import account_commands
 from bot.pipeline.turn import Outcome, Turn
+from bot.tickets import evidence
 
 
 class AccountCommands:
@@ -25,18 +25,20 @@ class AccountCommands:
         if command is None:
             return None
 
-        def run(session: Session) -> tuple[list[Outbound], bool]:
+        def run(session: Session) -> account_commands.Done:
             identity = session.get(ChatIdentity, turn.identity_id)
             assert identity is not None
             return account_commands.run(
                 session, identity=identity, command=command, lang=turn.language
             )
 
-        replies, kept = await in_transaction(self._sessions, run)
+        done = await in_transaction(self._sessions, run)
+        for sha in done.files:  # committed: no ticket holds these files any more
+            evidence.delete(sha)
         return Outcome(
             "answered",
-            replies,
+            done.replies,
             language=turn.language,
             settles=turn.settles,
-            transcript_kept=kept,
+            transcript_kept=done.kept,
         )

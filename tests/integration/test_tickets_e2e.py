@@ -1,0 +1,245 @@
+"""Dispute tickets end to end, against the real Rasa server and action server over HTTP:
+a complaint filed in each of the six languages (one kind of dispute each), with evidence;
+"cancel" in the middle of the form in every language; a policy question and a request
+for a person in the middle of the form; and the user's own tickets afterwards."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+
+import pytest
+from PIL import Image
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import texts
+from bot.channels.webchat import WebChat
+from bot.db import make_engine, make_sessionmaker
+from bot.db.models import ChatIdentity, Evidence, Ticket
+from bot.i18n import gettext
+from bot.messages import Attachment, Inbound, Outbound
+from bot.nlu.rasa_runtime import domain_intents
+from bot.pipeline.assistant import Assistant
+from bot.pipeline.rasa_client import RasaClient
+from bot.tickets import evidence
+from tests.helpers import new_id
+from tests.integration.conftest import Stack
+from tests.people import registry_key
+
+pytestmark = pytest.mark.integration
+# Payloads of the form's buttons (actions/tickets.py): pressed, not typed.
+BUTTONS = frozenset({
+    "supplier", "landlord", "shop", "logistics", "other", "refund", "replacement",
+    "deposit_back", "mediation", "skip", "done", "edit", "/affirm", "/deny",
+})  # fmt: skip
+_users = itertools.count()
+
+
+@pytest.fixture
+def stack_sessions(stack: Stack) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(stack.database_url)
+    yield make_sessionmaker(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+async def live(stack: Stack, stack_sessions: sessionmaker[Session]) -> AsyncIterator[Assistant]:
+    rasa = RasaClient(stack.rasa_url, token=stack.token, timeout_s=60)
+    assistant = Assistant(
+        sessions=stack_sessions, rasa=rasa, intents=domain_intents(), registry_key=registry_key()
+    )
+    WebChat(assistant)  # the web chat's uploads: its fetcher
+    yield assistant
+    await rasa.aclose()
+
+
+def ui(lang: str, msgid: str, **params: object) -> str:
+    return gettext(lang, msgid, hotline="12367", **params)
+
+
+def photo(colour: str = "red") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), colour).save(out, "JPEG")
+    return out.getvalue()
+
+
+class Chat:
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant, self.user = assistant, f"tickets-{next(_users)}"
+
+    async def say(self, text: str) -> list[Outbound]:
+        return await self.assistant.handle(
+            Inbound(message_id=new_id(), channel="webchat", external_id=self.user, text=text)
+        )
+
+    async def press(self, payload: str) -> list[Outbound]:
+        """A button of the assistant's: its payload, as the channels send it."""
+        return await self.assistant.handle(
+            Inbound(
+                message_id=new_id(), channel="webchat", external_id=self.user, text=payload,
+                kind="button",
+            )
+        )  # fmt: skip
+
+    async def texts(self, text: str) -> list[str]:
+        """Typed text; the payloads of the form's buttons are pressed."""
+        if text in BUTTONS:
+            return [r.text for r in await self.press(text)]
+        return [r.text for r in await self.say(text)]
+
+    async def send_photo(self, data: bytes, name: str = "receipt.jpg") -> list[str]:
+        ref = evidence.quarantine(data)
+        replies = await self.assistant.handle(
+            Inbound(
+                message_id=new_id(), channel="webchat", external_id=self.user, kind="photo",
+                attachment=Attachment(ref=ref, name=name, size=len(data)),
+            )
+        )  # fmt: skip
+        return [r.text for r in replies]
+
+
+@dataclass(frozen=True)
+class Filing:
+    """One user's complaint, in their own words, as the form asks for it."""
+
+    lang: str
+    opening: str
+    kind: str
+    answers: tuple[str, ...]  # party, (place,) contact, story, when, amount, wants
+    amount: tuple[str | None, str | None]
+
+
+FILINGS = [
+    Filing("en", "I want to file a complaint against a supplier", "supplier",
+           ("Golden Star Trading Co.", "skip",
+            "They shipped 300 red umbrellas instead of blue ones and refuse to exchange them.",
+            "2026-10-20", "2,500.50 USD", "replacement"), ("2500.50", "USD")),
+    Filing("zh", "我要投诉房东", "landlord",
+           ("王先生", "13800001111", "我十月搬走了，房东到现在不退押金，也不接电话。",
+            "2026年11月2日", "5千元", "退还押金"), ("5000", "CNY")),
+    Filing("ar", "أريد تقديم شكوى ضد محل", "shop",
+           ("محل النور للأقمشة", "المنطقة 2، البوابة 7، الشارع 3، الكشك 12345", "skip",
+            "دفعت ثمن البضاعة ولم أستلمها حتى الآن.", "2026-11-15", "١٥٠٠٠ دولار",
+            "استرداد المبلغ"), ("15000", "USD")),
+    Filing("ru", "Хочу подать жалобу на транспортную компанию", "logistics",
+           ("Быстрая доставка", "skip", "Груз потерян в пути, компания не отвечает.",
+            "вчера", "15 000 руб.", "refund"), ("15000", "RUB")),
+    Filing("fr", "Je veux déposer une réclamation", "other",
+           ("Agence de traduction Lumière", "skip",
+            "Ils ont pris un acompte et n'ont jamais livré la traduction.",
+            "2026-09-30", "skip", "mediation"), (None, None)),
+    Filing("es", "Quiero presentar una reclamación contra un proveedor", "supplier",
+           ("Fábrica Hongda", "skip", "La mercancía llegó rota y no quieren devolver el dinero.",
+            "2026-11-01", "3000 USD", "reembolso"), ("3000", "USD")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("filing", FILINGS, ids=[f.lang for f in FILINGS])
+async def test_a_complaint_filed_in_each_language(
+    live: Assistant, stack_sessions: sessionmaker[Session], filing: Filing
+) -> None:
+    lang = filing.lang
+    chat = Chat(live)
+    opened = await chat.texts(filing.opening)
+    assert opened == [ui(lang, texts.TICKET_INTRO), ui(lang, texts.ASK_TICKET_KIND)]
+    asked = await chat.texts(filing.kind)  # the button's payload
+    assert asked == [ui(lang, texts.ASK_TICKET_PARTY)]
+    for answer in filing.answers:
+        replies = await chat.texts(answer)
+        assert replies, answer
+        assert ui(lang, texts.TICKETS_UNAVAILABLE) not in replies
+    # Now the evidence question: two photos, then Done.
+    assert replies[-1].startswith(ui(lang, texts.ASK_TICKET_EVIDENCE, files=10, mb=10)[:12])
+    assert await chat.send_photo(photo("red")) == [ui(lang, texts.EVIDENCE_RECEIVED)]
+    assert await chat.send_photo(photo("blue"), "contract.jpg") == [
+        ui(lang, texts.EVIDENCE_RECEIVED)
+    ]
+    summary = await chat.press("done")
+    assert summary[-1].text.startswith(ui(lang, texts.TICKET_SUMMARY))
+    assert [b.payload for b in summary[-1].buttons] == ["/affirm", "edit", "/deny"]
+    done = await chat.texts("/affirm")
+    with stack_sessions() as s:
+        identity = s.scalar(select(ChatIdentity).where(ChatIdentity.external_id == chat.user))
+        assert identity is not None
+        ticket = s.scalar(select(Ticket).where(Ticket.identity_id == identity.id))
+        assert ticket is not None
+        files = s.scalars(select(Evidence).where(Evidence.ticket_id == ticket.id)).all()
+    assert done == [
+        ui(
+            lang,
+            texts.TICKET_SUBMITTED,
+            number=ticket.number,
+            hours=24 if filing.kind != "other" else 48,
+        )
+    ]
+    assert ticket.status == "submitted" and ticket.kind == filing.kind and ticket.language == lang
+    assert (ticket.amount, ticket.currency) == filing.amount
+    assert len(files) == 2
+    # And the user follows it: /tickets lists it, in their language.
+    listed = await chat.texts("/tickets")
+    assert ticket.number in listed[0] and listed[0].startswith(ui(lang, texts.MY_TICKETS))
+
+
+CANCEL = {"en": "cancel", "zh": "取消", "ar": "إلغاء", "ru": "отмена", "fr": "annuler",
+          "es": "cancelar"}  # fmt: skip
+OPEN = {f.lang: f.opening for f in FILINGS}
+PARTY = {f.lang: f.answers[0] for f in FILINGS}
+
+
+@pytest.mark.parametrize("lang", list(CANCEL))
+async def test_cancel_in_the_middle_of_the_form(
+    live: Assistant, stack_sessions: sessionmaker[Session], lang: str
+) -> None:
+    chat = Chat(live)
+    await chat.texts(OPEN[lang])
+    await chat.texts("supplier")
+    assert await chat.texts(PARTY[lang]) == [ui(lang, texts.ASK_TICKET_CONTACT)]
+    assert await chat.texts(CANCEL[lang]) == [ui(lang, texts.TICKET_CANCELLED)]
+    with stack_sessions() as s:
+        identity = s.scalar(select(ChatIdentity).where(ChatIdentity.external_id == chat.user))
+        assert identity is not None
+        assert s.scalar(select(Ticket).where(Ticket.identity_id == identity.id)) is None
+    # The form is over: the next message is an ordinary one.
+    assert await chat.texts("supplier") != [ui(lang, texts.ASK_TICKET_PARTY)]
+
+
+async def test_a_policy_question_in_the_form_is_answered_and_the_form_goes_on(
+    live: Assistant,
+) -> None:
+    chat = Chat(live)
+    await chat.texts(OPEN["en"])
+    await chat.texts("supplier")
+    await chat.texts("Golden Star")
+    assert await chat.texts("skip") == [ui("en", texts.ASK_TICKET_STORY)]
+    replies = await chat.texts("How can I extend my visa?")
+    assert len(replies) >= 2 and replies[-1] == ui("en", texts.ASK_TICKET_STORY)
+    assert "visa" in replies[0].lower()
+    # The description now is the answer: the next question is about the date.
+    assert (await chat.texts("They never delivered."))[0].startswith(
+        ui("en", texts.ASK_TICKET_WHEN, example="")[:20]
+    )
+
+
+async def test_a_photo_when_text_is_expected_is_kept_and_the_question_asked_again(
+    live: Assistant, stack_sessions: sessionmaker[Session]
+) -> None:
+    chat = Chat(live)
+    await chat.texts(OPEN["en"])
+    await chat.texts("supplier")
+    assert await chat.send_photo(photo()) == [
+        ui("en", texts.EVIDENCE_KEPT),
+        ui("en", texts.ASK_TICKET_PARTY),
+    ]
+    with stack_sessions() as s:
+        assert s.scalar(select(Evidence).order_by(Evidence.id.desc())) is not None
+
+
+async def test_asking_for_a_person_in_the_form_queues_the_chat(live: Assistant) -> None:
+    chat = Chat(live)
+    await chat.texts(OPEN["en"])
+    await chat.texts("landlord")
+    replies = await chat.say("I want to talk to a real person")
+    assert replies and "queue" in replies[0].text.lower()
