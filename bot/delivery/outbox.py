@@ -172,6 +172,20 @@ def claim_due(
     """Claim up to ``limit`` rows that are due, at most one per recipient (the oldest
     unfinished one), for a sender that will try each before ``lease`` runs out."""
     now = now or utcnow()
+    # A chat whose user blocked the bot gets nothing more until they write again (which
+    # clears blocked_at): what is waiting for it ends "blocked", untried.
+    session.execute(
+        update(Outbox)
+        .where(
+            Outbox.channel.in_(list(channels)),
+            Outbox.status == "pending",
+            Outbox.identity_id.in_(
+                select(ChatIdentity.id).where(ChatIdentity.blocked_at.is_not(None))
+            ),
+        )
+        .values(status="blocked", last_error="the user blocked the bot", finished_at=now)
+        .execution_options(synchronize_session=False)
+    )
     earlier = aliased(Outbox)
     chat = aliased(ChatIdentity)
     with_a_person = func.coalesce(chat.mode, "bot") != "bot"

@@ -5,6 +5,8 @@ for a person in the middle of the form; and the user's own tickets afterwards.""
 
 from __future__ import annotations
 
+import asyncio
+import html
 import io
 import itertools
 from collections.abc import AsyncIterator, Iterator
@@ -17,16 +19,18 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
 from bot.channels.webchat import WebChat
-from bot.db import make_engine, make_sessionmaker
-from bot.db.models import ChatIdentity, Evidence, Ticket
+from bot.db import make_engine, make_sessionmaker, transaction
+from bot.db.models import ChatIdentity, Evidence, Outbox, StaffUser, Ticket
 from bot.i18n import gettext
 from bot.messages import Attachment, Inbound, Outbound
 from bot.nlu.rasa_runtime import domain_intents
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.rasa_client import RasaClient
-from bot.tickets import evidence
+from bot.tickets import evidence, lifecycle, tickets
+from tests.fakes.telegram_api import FakeTelegram
 from tests.helpers import new_id
 from tests.integration.conftest import Stack
+from tests.integration.test_telegram_gateway import gateway_and_fake_telegram
 from tests.people import registry_key
 
 pytestmark = pytest.mark.integration
@@ -243,3 +247,128 @@ async def test_asking_for_a_person_in_the_form_queues_the_chat(live: Assistant) 
     await chat.texts("landlord")
     replies = await chat.say("I want to talk to a real person")
     assert replies and "queue" in replies[0].text.lower()
+
+
+# --- Telegram: the real python-telegram-bot client against the fake Bot API ------------------
+
+
+class TelegramUser:
+    def __init__(self, fake: FakeTelegram, user_id: int) -> None:
+        self.fake, self.user_id, self.seen = fake, user_id, 0
+
+    def _mine(self) -> list[dict[str, object]]:
+        return [m for m in self.fake.sent("sendMessage") if int(str(m["chat_id"])) == self.user_id]
+
+    async def replies(self, count: int) -> list[dict[str, object]]:
+        """The next ``count`` messages the bot sent this user."""
+        deadline = asyncio.get_running_loop().time() + 60
+        while len(self._mine()) < self.seen + count:
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(
+                    f"wanted {count} more messages, got {self._mine()[self.seen :]}"
+                )
+            await asyncio.sleep(0.05)
+        new = self._mine()[self.seen : self.seen + count]
+        self.seen += count
+        return new
+
+    async def say(self, text: str, count: int = 1) -> list[str]:
+        if text in BUTTONS:
+            self.fake.push_button(self.user_id, text)
+        else:
+            self.fake.push_text(self.user_id, text, language_code="ru")
+        return [str(m["text"]) for m in await self.replies(count)]
+
+
+async def test_a_telegram_user_files_with_an_album_and_follows_the_ticket(
+    stack: Stack, stack_sessions: sessionmaker[Session]
+) -> None:
+    """An album of five photos is one acknowledgement and five files on one ticket; staff's
+    changes reach the chat; a user who blocked the bot is not written to until they write."""
+    async with gateway_and_fake_telegram(stack.database_url, stack.rasa_url) as fake:
+        user = TelegramUser(fake, 7301)
+        lang = "ru"
+        assert await user.say("Хочу подать жалобу на поставщика", 2) == [
+            html.escape(ui(lang, texts.TICKET_INTRO)),
+            html.escape(ui(lang, texts.ASK_TICKET_KIND)),
+        ]
+        for answer in ("supplier", "Фабрика Хунда", "skip", "Прислали бракованный товар.",
+                       "2026-11-01", "3000 USD", "refund"):  # fmt: skip
+            await user.say(answer)
+        for i in range(5):
+            fake.push_image(user.user_id, photo(["red", "green", "blue", "white", "black"][i]),
+                            album="album-1")  # fmt: skip
+        (ack,) = await user.replies(1)
+        assert ack["text"] == html.escape(ui(lang, texts.EVIDENCE_RECEIVED))
+        summary = await user.say("done")
+        assert f"{ui(lang, texts.LABEL_FILES)}: 5" in summary[0]
+        assert len(fake.sent("getFile")) == 5  # one download per photo, the largest size
+        (done,) = await user.say("/affirm")
+        with stack_sessions() as s:
+            identity = s.scalars(
+                select(ChatIdentity).where(ChatIdentity.external_id == str(user.user_id))
+            ).one()
+            ticket = s.scalars(select(Ticket).where(Ticket.identity_id == identity.id)).one()
+            assert (
+                len(s.scalars(select(Evidence).where(Evidence.ticket_id == ticket.id)).all()) == 5
+            )
+        assert str(ticket.number) in done
+        # Staff take it up: the user is told, in Russian, with what they can do next.
+        change(stack_sessions, ticket.id, lifecycle.IN_PROGRESS)
+        (told,) = await user.replies(1)
+        assert told["text"] == html.escape(
+            ui(lang, texts.TICKET_NOW, number=ticket.number,
+               status=ui(lang, texts.TICKET_STATUS_IN_PROGRESS))
+        )  # fmt: skip
+        # The user blocks the bot: the next notice ends "blocked", the one after is not tried.
+        fake.blocked.add(user.user_id)
+        change(stack_sessions, ticket.id, lifecycle.WAITING_USER)
+        await until_outbox(stack_sessions, identity.id, "blocked")
+        user.seen += 1  # the fake logs the refused try too
+        tried = len(fake.attempts)
+        change(stack_sessions, ticket.id, lifecycle.IN_PROGRESS)
+        await asyncio.sleep(1.5)
+        assert len(fake.attempts) == tried
+        # They unblock and write: written to again.
+        fake.blocked.discard(user.user_id)
+        await user.say("/tickets")
+        change(stack_sessions, ticket.id, lifecycle.RESOLVED)
+        (resolved,) = await user.replies(1)
+        assert resolved["text"].startswith(
+            html.escape(ui(lang, texts.TICKET_NOW_RESOLVED, number=ticket.number, days=7))[:30]
+        )
+        payloads = [
+            b["callback_data"] for row in resolved["reply_markup"]["inline_keyboard"] for b in row
+        ]  # type: ignore[index]
+        assert payloads == [f"/ticket {ticket.number} ok", f"/ticket {ticket.number} reopen"]
+        (closed,) = await user.say(f"/ticket {ticket.number} ok")
+        assert closed == html.escape(ui(lang, texts.TICKET_NOW_CLOSED, number=ticket.number))
+        with stack_sessions() as s:
+            assert s.get(Ticket, ticket.id).status == "closed"  # type: ignore[union-attr]
+
+
+def change(sessions: sessionmaker[Session], ticket_id: int, to: str) -> None:
+    with transaction(sessions) as s:
+        staff = s.scalar(select(StaffUser).where(StaffUser.name == "e2e.agent"))
+        if staff is None:
+            staff = StaffUser(name="e2e.agent", role="agent", password_hash="x")
+            s.add(staff)
+            s.flush()
+        ticket = s.get(Ticket, ticket_id)
+        assert ticket is not None
+        tickets.change_status(s, ticket=ticket, to=to, actor="staff", staff=staff)
+
+
+async def until_outbox(sessions: sessionmaker[Session], identity_id: int, status: str) -> None:
+    for _ in range(300):
+        with sessions() as s:
+            found = s.scalar(
+                select(Outbox.status)
+                .where(Outbox.identity_id == identity_id, Outbox.kind == "ticket_update")
+                .order_by(Outbox.id.desc())
+                .limit(1)
+            )
+        if found == status:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"the last ticket update never ended {status}")

@@ -124,6 +124,14 @@ async def test_a_user_who_blocked_the_bot_ends_blocked_and_is_not_written_to_aga
     with sessions() as s:
         identity = s.get(ChatIdentity, identity_id)
         assert identity is not None and identity.blocked_at is not None
+    # What is queued for them afterwards ends "blocked" untried (a ticket's update, say),
+    # until they write again.
+    later = enqueue(sessions, "k-after-block")
+    assert later is not None
+    rig.dispatcher.kick()
+    done = await until_final(sessions, later)
+    assert done.status == "blocked" and done.attempts == 0
+    assert len(rig.fake.attempts) == 1
 
 
 async def test_a_refused_message_fails_at_once_with_its_reason(
