@@ -75,6 +75,8 @@ COLUMNS = {
 FREE_TEXT = frozenset({PARTY, PLACE, CONTACT, STORY})
 SKIPPED = "-"  # an optional question answered with Skip
 FAQ_CONFIDENCE = 0.8
+# For a message asked as a question (it has a question mark).
+QUESTION_CONFIDENCE = 0.5
 HUMAN_CONFIDENCE = 0.8
 # After this many answers that cannot be read in a row, the form stops by itself.
 MAX_MISSES = 3
@@ -210,12 +212,23 @@ class ValidateTicketForm(FormValidationAction):
     def _policy_question(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, slot: str
     ) -> dict[str, Any] | None:
-        """A policy question instead of an answer: answered; the form asks again."""
+        """A policy question instead of an answer: answered; the form asks again.
+
+        A button of a policy topic, or a message classified as one with confidence; in a
+        free-text answer (a name, a description) only what is asked as a question counts,
+        and then a lower confidence is enough: "¿Cómo renuevo mi visado?" is a question,
+        "my visa agent took 2000 yuan" a description."""
         text = _text(tracker).strip()
         intent, confidence = _intent(tracker)
-        if not intent.startswith("faq_") or confidence < FAQ_CONFIDENCE:
+        if not intent.startswith("faq_"):
             return None
-        if slot in FREE_TEXT and not text.startswith("/") and not _QUESTION_MARKS.search(text):
+        asked = bool(_QUESTION_MARKS.search(text))
+        if text.startswith("/"):
+            pass  # a topic's button
+        elif slot in FREE_TEXT:
+            if not asked or confidence < QUESTION_CONFIDENCE:
+                return None
+        elif confidence < (QUESTION_CONFIDENCE if asked else FAQ_CONFIDENCE):
             return None
         utter_answer(dispatcher, user_language(tracker), intent)
         return {slot: None}

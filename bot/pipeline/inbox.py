@@ -17,6 +17,7 @@ Keyword-only data functions; callers own the session and its transaction.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,9 @@ from sqlalchemy.orm import Session
 from bot.db import aware, conversations, insert_unless_present
 from bot.db.models import ChatIdentity, Conversation, Message, utcnow
 from bot.messages import Inbound, Kind
+from bot.protocol import LINK_AWAITING
 from bot.records import references
+from bot.tickets import numbers, tickets
 
 FINAL = frozenset({"answered", "rejected", "with_staff", "failed"})
 
@@ -54,7 +57,12 @@ def store_inbound(session: Session, *, inbound: Inbound, key: bytes, reply_later
     if known is not None:
         return Receipt(known.id, identity.id, True, known.status)
     conv = conversations.current_conversation(session, identity=identity)
-    text = references.protect(inbound.text, key=key, awaiting=identity.awaiting)
+    text = references.protect(
+        inbound.text,
+        key=key,
+        awaiting=identity.awaiting,
+        keep=_own_ticket(session, identity, inbound.text),
+    )
     values = {
         "conversation_id": conv.id,
         "identity_id": identity.id,
@@ -76,6 +84,21 @@ def store_inbound(session: Session, *, inbound: Inbound, key: bytes, reply_later
         assert known is not None
         return Receipt(known.id, identity.id, True, known.status)
     return Receipt(inserted, identity.id, False, "received")
+
+
+def _own_ticket(
+    session: Session, identity: ChatIdentity, text: str
+) -> Callable[[str], bool] | None:
+    """A ticket number has the shape of a card number (YW and ten digits), and card
+    numbers never reach Rasa in clear. The chat's own ticket's number may: it names
+    nothing the chat does not know. Any other (someone else's, one that does not exist)
+    is replaced like a card number, so that both get the same answer."""
+    if identity.awaiting in LINK_AWAITING:
+        return None  # the link form asked for a card number: it is one
+    number = numbers.find(text)
+    if number is None or tickets.own_ticket(session, identity=identity, number=number) is None:
+        return None
+    return lambda raw: numbers.find(raw) == number
 
 
 def _find(session: Session, *, identity_id: int, channel_message_id: str) -> Message | None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+from collections.abc import Callable
 
 from bot.protocol import (
     AWAITING_CARD,
@@ -107,10 +108,19 @@ def birth_reference(value: str, *, key: bytes, today: dt.date | None = None) -> 
     return "|".join(birth_date_hash(d.isoformat(), key=key) for d in plausible)
 
 
-def protect(text: str, *, key: bytes, awaiting: str | None, today: dt.date | None = None) -> str:
+def protect(
+    text: str,
+    *,
+    key: bytes,
+    awaiting: str | None,
+    today: dt.date | None = None,
+    keep: Callable[[str], bool] | None = None,
+) -> str:
     """The text with every card and passport number, and every date of birth, replaced
     by its reference (see the module docstring); the rest stays as typed, so that Rasa
-    still reads the words around them."""
+    still reads the words around them. ``keep`` spares a number shaped like a card that
+    is something else the chat may name in clear (its own ticket's number, which has
+    the shape of a card number: bot.pipeline.inbox decides)."""
     norm = unicodedata.normalize("NFKC", text)
     whole = normalise_number(norm)
     if awaiting == AWAITING_CARD and _WHOLE_CARD.match(whole):
@@ -119,12 +129,17 @@ def protect(text: str, *, key: bytes, awaiting: str | None, today: dt.date | Non
     if awaiting == AWAITING_PASSPORT and not found and _WHOLE_LAST4.match(whole):
         return PASSPORT + last4_reference(whole, key=key)
     spans: list[tuple[int, int, str]] = []
+    spared = keep or (lambda _raw: False)
     for e in found:
+        if e.entity == "card_number" and spared(norm[e.start : e.end]):
+            continue
         if e.entity == "card_number":
             spans.append((e.start, e.end, CARD + card_reference(e.value, key=key)))
         elif e.entity == "passport_number":
             spans.append((e.start, e.end, PASSPORT + passport_reference(e.value, key=key)))
     for m in _JOINED_PREFIX_CARD.finditer(norm):
+        if spared(m[1]):
+            continue
         if not any(m.start(1) < end and start < m.end(1) for start, end, _ in spans):
             spans.append((m.start(1), m.end(1), CARD + card_reference(m[1], key=key)))
     if spans or awaiting in LINK_AWAITING:

@@ -229,6 +229,15 @@ def own_ticket(session: Session, *, identity: ChatIdentity, number: str) -> Tick
     )
 
 
+def owns(session: Session, *, identity: ChatIdentity, ticket: Ticket) -> bool:
+    """Whether the chat may see and add to this ticket (the rule of ``own_tickets``)."""
+    if ticket.status == lifecycle.DRAFT:
+        return ticket.identity_id == identity.id
+    if ticket.identity_id == identity.id:
+        return True
+    return identity.resident_id is not None and ticket.resident_id == identity.resident_id
+
+
 def public_events(session: Session, *, ticket_id: int, limit: int = 5) -> list[TicketEvent]:
     """What the user reads of a ticket's history: status changes and public replies,
     newest last."""

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
+import yaml
 from PIL import Image
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -372,3 +373,42 @@ async def until_outbox(sessions: sessionmaker[Session], identity_id: int, status
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"the last ticket update never ended {status}")
+
+
+# How users of each language ask, in the middle of the form, for a person or about policy.
+PERSON = {
+    "en": "I want to talk to a real person",
+    "zh": "我想和工作人员谈谈",
+    "ar": "أريد التحدث مع موظف",
+    "ru": "Я хочу поговорить с сотрудником",
+    "fr": "Je voudrais parler à un agent",
+    "es": "Quiero hablar con una persona",
+}
+POLICY = {
+    "en": "How do I extend my visa?",
+    "zh": "签证怎么延期？",
+    "ar": "كيف يمكنني تمديد التأشيرة؟",
+    "ru": "Как продлить визу?",
+    "fr": "Comment prolonger mon visa ?",
+    "es": "¿Cómo puedo prorrogar mi visado?",
+}
+
+
+@pytest.mark.parametrize("lang", list(PERSON))
+async def test_a_person_or_a_policy_question_mid_form_in_every_language(
+    live: Assistant, stack: Stack, lang: str
+) -> None:
+    answers = yaml.safe_load((stack.locales / lang / "answers.yml").read_text(encoding="utf-8"))
+    chat = Chat(live)
+    await chat.texts(OPEN[lang])
+    await chat.texts("supplier")
+    await chat.texts(PARTY[lang])
+    assert await chat.texts("skip") == [ui(lang, texts.ASK_TICKET_STORY)]
+    replies = await chat.texts(POLICY[lang])
+    assert replies[0].startswith(answers["faq_visa_extension"]["title"].strip()), replies[0]
+    assert replies[-1] == ui(lang, texts.ASK_TICKET_STORY)
+    queued = await chat.texts(PERSON[lang])
+    assert len(queued) == 1 and ui(lang, texts.ASK_TICKET_STORY) not in queued
+    with live.sessions() as s:
+        identity = s.scalar(select(ChatIdentity).where(ChatIdentity.external_id == chat.user))
+        assert identity is not None and identity.mode == "queued"

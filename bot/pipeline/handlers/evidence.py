@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import texts
 from bot.answers.ui import say
 from bot.db import conversations, in_transaction
-from bot.db.models import Ticket
+from bot.db.models import ChatIdentity, Ticket
 from bot.messages import Attachment, AttachmentTooBig, Button, Fetcher, Outbound
 from bot.pipeline.turn import Outcome, Turn
 from bot.protocol import (
@@ -153,7 +153,12 @@ class Evidence:
     ) -> _Kept:
         if adding is not None:
             ticket = session.get(Ticket, adding)
-            if ticket is None or ticket.identity_id != turn.identity_id:
+            identity = session.get(ChatIdentity, turn.identity_id)
+            if (
+                ticket is None
+                or identity is None
+                or not tickets.owns(session, identity=identity, ticket=ticket)
+            ):
                 return _Kept("unavailable")
         else:
             found = tickets.draft_of(session, identity_id=turn.identity_id)

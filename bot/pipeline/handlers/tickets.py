@@ -127,8 +127,9 @@ def _awaiting(awaiting: str | None, turn: Turn) -> TurnReport | None:
 
 
 class TicketAddition:
-    """The message after "Add a message or files": added to the ticket as the user's
-    message (files: the evidence rule). A cancel word adds nothing."""
+    """The messages after "Add a message or files", until Done: added to the ticket as
+    the user's messages (files: the evidence rule). A cancel word ends it, adding
+    nothing; a command or another button does what it says."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
@@ -142,25 +143,33 @@ class TicketAddition:
         lang = turn.language
         cancel = _is_cancel(turn.text)
 
-        def add(session: Session) -> Outbound:
+        def add(session: Session) -> tuple[Outbound, bool]:
+            """The reply, and whether the adding goes on."""
             ticket = session.get(Ticket, ticket_id)
-            if ticket is None or ticket.identity_id != turn.identity_id:
-                return say(lang, texts.TICKET_NOT_FOUND, number="")
+            identity = session.get(ChatIdentity, turn.identity_id)
+            if (
+                ticket is None
+                or identity is None
+                or not tickets.owns(session, identity=identity, ticket=ticket)
+            ):
+                return say(lang, texts.TICKETS_UNAVAILABLE), False
             number = str(ticket.number)
             if cancel:
-                return say(lang, texts.TICKET_ADD_CANCELLED, number=number)
+                return say(lang, texts.TICKET_ADD_CANCELLED, number=number), False
             result: Any = tickets.user_message(session, ticket=ticket, text=turn.text)
             if result == "final":
-                return TicketButtons._closed(lang, ticket)
+                return TicketButtons._closed(lang, ticket), False
             if result == "empty":
-                return say(lang, texts.TICKET_STORY_EMPTY)
-            return say(lang, texts.TICKET_ADDED, number=number)
+                return say(lang, texts.TICKET_STORY_EMPTY), True
+            done = Button(gettext(lang, texts.DONE), f"{TICKET_PAYLOAD}{number} done")
+            return say(lang, texts.TICKET_ADDED, (done,), number=number), True
 
-        reply = await in_transaction(self._sessions, add)
+        reply, going_on = await in_transaction(self._sessions, add)
         return Outcome(
             "answered",
             [reply],
             language=lang,
             settles=turn.settles,
-            report=TurnReport(language=lang, awaiting=None),
+            # Until Done, what the user sends goes to the ticket (awaiting unchanged).
+            report=None if going_on else TurnReport(language=lang, awaiting=None),
         )
