@@ -28,6 +28,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "answers": frozenset({"editor", "supervisor"}),
     "audit": frozenset({"supervisor", "admin"}),
     "accounts": frozenset({"admin"}),
+    # Dispute tickets, a shared queue: list, see and work them; their evidence files;
+    # work or reassign a ticket someone else holds.
+    "tickets": frozenset({"agent", "supervisor"}),
+    "ticket_evidence": frozenset({"agent", "supervisor"}),
+    "tickets_reassign": frozenset({"supervisor"}),
 }
 MIN_PASSWORD = 12
 CONSOLE_LANGUAGES = ("zh", "en")

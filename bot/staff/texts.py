@@ -16,3 +16,5 @@ LOGIN_EXPIRED = N_("Your session has ended. Log in again; what you were typing i
 FORBIDDEN = N_("Your role does not allow this page.")
 BAD_FORM = N_("This form has expired. Reload the page and try again.")
 NOT_FOUND = N_("There is no such chat.")
+NO_SUCH_TICKET = N_("There is no such ticket.")
+NO_SUCH_FILE = N_("There is no such file.")

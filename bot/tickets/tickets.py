@@ -304,8 +304,12 @@ def change_status(
     lifecycle.check(current, to, actor)
     if to == lifecycle.REJECTED and not (reason or "").strip():
         raise ValueError("a rejection needs a reason: the user is shown it")
-    if to == lifecycle.DUPLICATE and (duplicate_of is None or duplicate_of.id == ticket.id):
-        raise ValueError("a duplicate names its original")
+    if to == lifecycle.DUPLICATE and (
+        duplicate_of is None
+        or duplicate_of.id == ticket.id
+        or duplicate_of.status == lifecycle.DRAFT
+    ):
+        raise ValueError("a duplicate names its original, another submitted ticket")
     values: dict[str, Any] = {"status": to, "updated_at": now}
     if to == lifecycle.RESOLVED:
         values["resolved_at"] = now

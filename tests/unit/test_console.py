@@ -127,7 +127,9 @@ def snapshot(sessions: sessionmaker[Session]) -> dict[str, Any]:
 
 
 def path_of(spec: RouteSpec, identity_id: int) -> str:
-    return spec.path.replace("{identity_id:int}", str(identity_id))
+    """The route's path with every id in it (a chat's, a ticket's, a file's) filled in:
+    the guard answers before any handler looks the id up."""
+    return re.sub(r"\{\w+:int\}", str(identity_id), spec.path)
 
 
 @dataclass
@@ -314,7 +316,7 @@ async def test_every_route_is_refused_without_a_login(rig: Rig) -> None:
         for method in spec.methods:
             resp = await browser.request(method, path, data=FORM if method == "POST" else None)
             where = f"{method} {path}"
-            if spec.path == "/staff/queue/live":
+            if spec.path.endswith("/live"):  # event streams: the page's script asks
                 assert resp.status_code == 401, where
             elif method == "GET":
                 assert resp.status_code == 303, where

@@ -32,6 +32,7 @@ from bot.staff.console import chat_view
 from bot.staff.console.guard import Handler, current_staff, guard, page
 from bot.staff.console.login import LoginPages
 from bot.staff.console.templating import staff_gettext
+from bot.staff.console.ticket_pages import TicketPages
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 LIVE_POLL_S = 1.0
@@ -61,6 +62,7 @@ class Console:
         self._kick = kick
         self._long_wait = long_wait_minutes
         self.login = LoginPages(sessions_maker, lang=language, secure=secure_cookies)
+        self.tickets = TicketPages(sessions_maker, answers=answers, kick=kick)
 
     async def _db(self, fn: Callable[[Session], Any]) -> Any:
         return await in_transaction(self._sessions, fn)
@@ -90,6 +92,7 @@ class Console:
             RouteSpec("/staff/answers", ("GET",), "answers", self.answers_status),
             RouteSpec("/staff/accounts", ("GET",), "accounts", self.accounts_page),
             RouteSpec("/staff/accounts", ("POST",), "accounts", self.add_account),
+            *self.tickets.table(RouteSpec),
         ]
 
     def routes(self) -> list[Route]:
@@ -123,6 +126,7 @@ class Console:
         staff = current_staff(request)
         for permission, path in (
             ("chats", "/staff/queue"),
+            ("tickets", "/staff/tickets"),
             ("answers", "/staff/answers"),
             ("accounts", "/staff/accounts"),
             ("audit", "/staff/audit"),

@@ -1,12 +1,14 @@
 /* The staff console's script. The CSP allows no inline script or style: everything the
    pages do in the browser is here, wired by data attributes of the templates.
 
-   (a) Live pages: a page with data-live-url (the queue, a chat) listens to the console's
-       event stream (/staff/queue/live?version=...) and, on "changed", fetches itself again
-       and swaps its [data-live] regions: "always" ones at once, "idle" ones (the chat's
-       forms) only while nothing is being typed in them.
-   (b) Drafts: what is typed in a chat's forms (form[data-draft] textareas) is kept in
-       sessionStorage, per chat and field, and restored when the page loads. It is
+   (a) Live pages: a page with data-live-url (the queue, a chat, the ticket list, a
+       ticket) listens to its event stream (/staff/queue/live?version=...,
+       /staff/tickets/live?version=...) and, on "changed", fetches itself again and swaps
+       its [data-live] regions: "always" ones at once, "idle" ones (the forms) only while
+       nothing is being typed in them.
+   (b) Drafts: what is typed in a chat's or a ticket's forms (form[data-draft] textareas;
+       data-chat names the page: a chat's id, "ticket-<id>") is kept in sessionStorage,
+       per page and field, and restored when the page loads. It is
        cleared only once a sent form came back to its chat without a notice (done): when
        the session ended in the middle of typing, the form lands on the login page, and
        after logging in again the chat shows the text again.
