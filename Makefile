@@ -57,10 +57,13 @@ chat: setup
 train: setup
 	$(VENV)/bin/expatbot train
 
-# Browser tests use Debian's chromium (never a downloaded browser build). Installing it
-# needs root and the Debian mirror; without it the browser tests skip and say why.
+# Browser tests use Debian's chromium (never a downloaded browser build), with the Noto
+# CJK fonts so that Chinese in the pages and their screenshots is drawn, not boxes.
+# Installing needs root and the Debian mirror; without chromium the browser tests skip
+# and say why.
 browser:
 	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: browser tests will be skipped"; }
+	@test -d /usr/share/fonts/opentype/noto || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null) || echo "fonts-noto-cjk not installed: Chinese shows as boxes in screenshots"; }
 
 test: setup browser
 	$(VENV)/bin/pytest -q -ra

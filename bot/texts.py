@@ -271,6 +271,8 @@ LABEL_AMOUNT = N_("Amount")
 LABEL_WANTS = N_("You would like")
 LABEL_FILES = N_("Files")
 NOT_GIVEN = N_("not given")
+# One line of the summary: French puts a space before the colon, Chinese a full-width one.
+LABELLED = N_("%(label)s: %(value)s")
 SUBMIT = N_("Send")
 EDIT = N_("Change something")
 ASK_TICKET_EDIT = N_("What would you like to change?")

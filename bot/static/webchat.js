@@ -35,9 +35,9 @@ function remember(id) {
   } catch (e) { /* storage disabled or full: this tab still remembers in memory */ }
 }
 
-function addUser(text) {
+function addUser(text, kind) {
   const el = document.createElement("div");
-  el.className = "msg user";
+  el.className = "msg user" + (kind ? " " + kind : "");
   el.dir = "auto";
   el.textContent = text;  // the user's own text is never interpreted as HTML
   log.appendChild(el);
@@ -141,7 +141,7 @@ async function send(text, shown) {
 // Photos and documents for a complaint: one request per file, raw bytes, each with its
 // own id like a message (sent again after a network error, it is kept once).
 async function upload(file) {
-  addUser("📎 " + file.name);
+  addUser(file.name, "file");  // the user's own bubble: the name of what they sent
   await session;
   const typing = document.createElement("div");
   typing.className = "msg bot typing";

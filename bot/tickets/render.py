@@ -61,7 +61,9 @@ def summary(lang: str, ticket: Ticket, *, files: int) -> str:
     missing = gettext(lang, texts.NOT_GIVEN)
 
     def line(label: str, value: str | None) -> str:
-        return f"• {gettext(lang, label)}: {value or missing}"
+        return "• " + gettext(
+            lang, texts.LABELLED, label=gettext(lang, label), value=value or missing
+        )
 
     rows = [
         gettext(lang, texts.TICKET_SUMMARY),

@@ -302,7 +302,7 @@ async def test_a_telegram_user_files_with_an_album_and_follows_the_ticket(
         (ack,) = await user.replies(1)
         assert ack["text"] == html.escape(ui(lang, texts.EVIDENCE_RECEIVED))
         summary = await user.say("done")
-        assert f"{ui(lang, texts.LABEL_FILES)}: 5" in summary[0]
+        assert ui(lang, texts.LABELLED, label=ui(lang, texts.LABEL_FILES), value=5) in summary[0]
         assert len(fake.sent("getFile")) == 5  # one download per photo, the largest size
         (done,) = await user.say("/affirm")
         with stack_sessions() as s:

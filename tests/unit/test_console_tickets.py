@@ -665,6 +665,16 @@ async def test_the_ticket_page_shows_every_field_and_escapes_what_the_user_wrote
     assert "<script>alert" not in listing_page
 
 
+async def test_status_names_in_the_history_are_escaped_once(rig: Rig) -> None:
+    """A status's name with an apostrophe ("the user's confirmation") went through a macro
+    (already markup) into a formatted text, and was shown as "user&#39;s"."""
+    ticket = file_ticket(rig.sessions, lang="en")
+    move(rig.sessions, ticket, "in_progress", "resolved")
+    html = (await (await rig.login_as("ana")).get(f"/staff/tickets/{ticket}")).text
+    assert "In progress → Resolved, waiting for the user&#39;s confirmation" in html
+    assert "&amp;#39;" not in html and "&amp;amp;" not in html
+
+
 async def test_the_ticket_page_masks_a_linked_residents_numbers(rig: Rig) -> None:
     ticket = file_ticket(rig.sessions)
     numbers = link_to_a_resident(rig.sessions, ticket_of(rig.sessions, ticket).identity_id or 0)
