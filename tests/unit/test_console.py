@@ -61,7 +61,7 @@ from bot.staff import accounts
 from bot.staff import login as staff_login
 from bot.staff import sessions as staff_sessions
 from bot.staff import texts as staff_texts
-from bot.staff.console import pages
+from bot.staff.console import live
 from bot.staff.console.login import LOGIN_COOKIE
 from bot.staff.console.pages import Console, RouteSpec
 from bot.staff.console.templating import staff_gettext
@@ -291,7 +291,7 @@ async def rig(
         return 0.0
 
     monkeypatch.setattr(staff_login, "delay_after", delay_after)
-    monkeypatch.setattr(pages, "LIVE_POLL_S", 0.05)
+    monkeypatch.setattr(live, "LIVE_POLL_S", 0.05)
     for name, role in ROLES.items():
         add_staff(sessions, name, role)
     yield the_rig

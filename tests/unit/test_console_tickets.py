@@ -42,7 +42,7 @@ from bot.i18n import gettext
 from bot.settings import get_settings
 from bot.staff import accounts
 from bot.staff import sessions as staff_sessions
-from bot.staff.console import ticket_pages
+from bot.staff.console import live
 from bot.staff.console.pages import RouteSpec
 from bot.tickets import evidence, lifecycle, listing, tickets
 from tests import tickets_helpers
@@ -887,13 +887,13 @@ def ticket_age(session: Session, ticket_id: int) -> float:
 async def test_the_live_list_says_changed_when_a_ticket_changes(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ticket_pages, "LIVE_POLL_S", 0.05)
+    monkeypatch.setattr(live, "LIVE_POLL_S", 0.05)
     ticket = file_ticket(rig.sessions)
     ana = await rig.login_as("ana")
     page = await ana.get("/staff/tickets")
-    live = re.search(r'data-live-url="([^"]+)"', page.text)
-    assert live and live[1].startswith("/staff/tickets/live?version=")
-    url = httpx.URL(live[1].replace("&amp;", "&"))
+    found = re.search(r'data-live-url="([^"]+)"', page.text)
+    assert found and found[1].startswith("/staff/tickets/live?version=")
+    url = httpx.URL(found[1].replace("&amp;", "&"))
     seen = url.params["version"]
     token = ana.client.cookies[staff_sessions.COOKIE]
     async with LiveStream(rig.app, url.raw_path.decode(), token=token) as stream:

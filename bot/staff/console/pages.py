@@ -7,17 +7,14 @@ replies, the audit log) and bot.staff (accounts, sessions).
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -28,14 +25,13 @@ from bot.db.models import ChatIdentity, StaffUser
 from bot.handoff import canned, handoffs
 from bot.staff import accounts
 from bot.staff import texts as staff_texts
-from bot.staff.console import chat_view
+from bot.staff.console import chat_view, live
 from bot.staff.console.guard import Handler, current_staff, guard, page
 from bot.staff.console.login import LoginPages
 from bot.staff.console.templating import staff_gettext
 from bot.staff.console.ticket_pages import TicketPages
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
-LIVE_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -153,18 +149,7 @@ class Console:
     async def live(self, request: Request) -> Response:
         """Server-Sent Events: "changed" whenever the queue or a chat in it changes, for
         the open queue and chat pages to refresh what they show."""
-        seen = request.query_params.get("version", "")
-
-        async def events() -> AsyncIterator[ServerSentEvent]:
-            nonlocal seen
-            while True:
-                now = await self._db(handoffs.version)
-                if now != seen:
-                    seen = now
-                    yield ServerSentEvent(data=json.dumps({"version": now}), event="changed")
-                await asyncio.sleep(LIVE_POLL_S)
-
-        return EventSourceResponse(events(), ping=15)
+        return live.changes(request, lambda: self._db(handoffs.version))
 
     async def chat(self, request: Request) -> Response:
         staff = current_staff(request)

@@ -20,17 +20,14 @@ redirect, said in the staff member's language by the page, and changes nothing.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
-import json
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -41,14 +38,13 @@ from bot.handoff import canned
 from bot.i18n import SUPPORTED_LANGUAGES
 from bot.staff import accounts
 from bot.staff import texts as staff_texts
-from bot.staff.console import chat_view
+from bot.staff.console import chat_view, live
 from bot.staff.console.guard import Handler, Staff, current_staff, page
 from bot.staff.console.templating import staff_gettext
 from bot.tickets import evidence, lifecycle, listing, numbers, render, tickets
 from bot.tickets.targets import KINDS
 
 Spec = TypeVar("Spec")
-LIVE_POLL_S = 1.0
 # The same text from the same member of staff on the same ticket within this time is one
 # form sent twice (a double click, a POST retried after a timeout): done once.
 RESENT_WITHIN = dt.timedelta(seconds=60)
@@ -355,18 +351,7 @@ class TicketPages:
     async def live(self, request: Request) -> Response:
         """Server-Sent Events: "changed" whenever a ticket changes, for the open list and
         ticket pages to refresh what they show."""
-        seen = request.query_params.get("version", "")
-
-        async def events() -> AsyncIterator[ServerSentEvent]:
-            nonlocal seen
-            while True:
-                now = await self._db(listing.version)
-                if now != seen:
-                    seen = now
-                    yield ServerSentEvent(data=json.dumps({"version": now}), event="changed")
-                await asyncio.sleep(LIVE_POLL_S)
-
-        return EventSourceResponse(events(), ping=15)
+        return live.changes(request, lambda: self._db(listing.version))
 
     async def ticket(self, request: Request) -> Response:
         staff = current_staff(request)
