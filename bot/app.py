@@ -34,6 +34,8 @@ from bot.channels.telegram import ALLOWED_UPDATES, TelegramChannel, build_channe
 from bot.channels.web_security import SECURITY_MIDDLEWARE
 from bot.channels.webchat import WebChat
 from bot.channels.webchat_assets import asset_routes
+from bot.channels.wechat import WeChatChannel
+from bot.channels.wechat_api import WeChatApi
 from bot.db import make_engine, make_sessionmaker
 from bot.delivery.channel import PushChannel
 from bot.delivery.dispatcher import Dispatcher
@@ -78,6 +80,7 @@ class Runtime:
     dispatcher: Dispatcher
     scheduler: Scheduler
     telegram: TelegramChannel | None = None
+    wechat: WeChatChannel | None = None
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -112,9 +115,13 @@ class Runtime:
             if app.running:
                 await app.stop()
             await app.shutdown()
+        if self.wechat is not None:
+            await self.wechat.drain_tasks()
         for task in self._tasks:
             with suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(task, timeout=10)
+        if self.wechat is not None:
+            await self.wechat.api.aclose()
         await self.rasa.aclose()
         self.engine.dispose()
 
@@ -156,6 +163,22 @@ def build_runtime(settings: Settings) -> Runtime:
             polling=not settings.telegram_webhook_secret,
         )
         push[telegram.name] = telegram
+    wechat = None
+    if settings.wechat_enabled:
+        api = WeChatApi(
+            sessions,
+            app_id=settings.wechat_app_id,
+            secret=settings.wechat_app_secret,
+            base_url=settings.wechat_api_base_url,
+        )
+        wechat = WeChatChannel(
+            assistant,
+            api,
+            token=settings.wechat_token,
+            aes_key=settings.wechat_encoding_aes_key,
+            app_id=settings.wechat_app_id,
+        )
+        push[wechat.name] = wechat
     mailbox = Mailbox(sessions, COLLECTING_CHANNELS)
     dispatcher = Dispatcher(sessions, push)
     kicks.targets += [dispatcher.kick, mailbox.kick]
@@ -182,6 +205,7 @@ def build_runtime(settings: Settings) -> Runtime:
         dispatcher=dispatcher,
         scheduler=scheduler,
         telegram=telegram,
+        wechat=wechat,
     )
 
 
@@ -249,6 +273,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *asset_routes(),
         *console.routes(),
     ]
+    if runtime.wechat is not None:
+        routes += runtime.wechat.routes()
     if runtime.telegram is not None and settings.telegram_webhook_secret:
         routes.append(runtime.telegram.webhook_route(settings.telegram_webhook_secret))
     app = Starlette(routes=routes, middleware=SECURITY_MIDDLEWARE, lifespan=lifespan)

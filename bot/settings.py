@@ -23,6 +23,7 @@ SERVICE_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "token", "xxx"}
 DEV_REGISTRY_KEY = "development-only-registry-key"
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_AES_KEY = re.compile(r"^[A-Za-z0-9+/]{43}$")
 
 
 class Settings(BaseSettings):
@@ -63,6 +64,18 @@ class Settings(BaseSettings):
     # Empty: the gateway polls (development).
     telegram_webhook_secret: str = Field(default="", alias="TELEGRAM_WEBHOOK_SECRET")
 
+    # WeChat official account (bot.channels.wechat): off unless the four are set. The
+    # callback is the gateway's /wechat; WECHAT_API_BASE_URL points the client at a fake
+    # server in tests, as TELEGRAM_BASE_URL does.
+    wechat_app_id: str = Field(default="", alias="WECHAT_APP_ID")
+    wechat_app_secret: str = Field(default="", alias="WECHAT_APP_SECRET")
+    wechat_token: str = Field(default="", alias="WECHAT_TOKEN")
+    # Safe mode (messages encrypted with AES): 43 characters; empty: plain mode.
+    wechat_encoding_aes_key: str = Field(default="", alias="WECHAT_ENCODING_AES_KEY")
+    wechat_api_base_url: str = Field(
+        default="https://api.weixin.qq.com", alias="WECHAT_API_BASE_URL"
+    )
+
     # A Telegram chat (e.g. the service center's staff group) that gets staff alerts.
     staff_telegram_chat_id: str = Field(default="", alias="STAFF_TELEGRAM_CHAT_ID")
     # The language of what staff read (alerts; the console's default).
@@ -95,12 +108,21 @@ class Settings(BaseSettings):
     registry_hash_key: str = Field(default=DEV_REGISTRY_KEY, alias="REGISTRY_HASH_KEY")
     default_language: str = "en"
 
+    @property
+    def wechat_enabled(self) -> bool:
+        """WeChat is on when the account's id, secret and callback token are set."""
+        return bool(self.wechat_app_id and self.wechat_app_secret and self.wechat_token)
+
     @model_validator(mode="after")
     def _defaults_and_secrets(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{self.var_dir / 'expatbot.db'}"
         if self.evidence_dir is None:
             self.evidence_dir = self.var_dir / "evidence"
+        key = self.wechat_encoding_aes_key
+        if key and not _AES_KEY.match(key):
+            # WeChat's own rule: 43 characters of base64 (a 32-byte key without its "=").
+            raise ValueError("WECHAT_ENCODING_AES_KEY: 43 characters of A-Z, a-z, 0-9, + and /")
         secret = self.telegram_webhook_secret
         if secret and not _WEBHOOK_SECRET.match(secret):
             # Telegram's own rule for secret_token.
@@ -110,6 +132,10 @@ class Settings(BaseSettings):
                 raise ValueError("RASA_TOKEN must be set to a real secret in production")
             if self.action_server_token.strip().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError("ACTION_SERVER_TOKEN must be set to a real secret in production")
+            if self.wechat_enabled:
+                for name in ("wechat_app_secret", "wechat_token"):
+                    if getattr(self, name).strip().lower() in PLACEHOLDER_SECRETS:
+                        raise ValueError(f"{name.upper()} must be a real secret in production")
             if secret and (secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 16):
                 raise ValueError("TELEGRAM_WEBHOOK_SECRET must be a real secret (16+ characters)")
             key = self.registry_hash_key.strip()

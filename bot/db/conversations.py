@@ -231,6 +231,28 @@ def last_question(
     return None
 
 
+def last_offered_buttons(
+    session: Session, *, identity_id: int, within: int = 3
+) -> list[tuple[str, str]] | None:
+    """The (title, payload) pairs of the newest of the chat's last ``within`` replies,
+    when that reply offered buttons; None when it did not."""
+    rows = session.scalars(
+        select(Message.buttons)
+        .join(Conversation, Message.conversation_id == Conversation.id)
+        .where(Conversation.identity_id == identity_id, Message.direction == "out")
+        .order_by(Message.id.desc())
+        .limit(within)
+    )
+    for buttons in rows:
+        if isinstance(buttons, list) and buttons:
+            return [
+                (str(b.get("title", "")), str(b["payload"]))
+                for b in buttons
+                if isinstance(b, dict) and b.get("payload")
+            ]
+    return None
+
+
 def has_voted(session: Session, *, identity_id: int, topic: str) -> bool:
     return (
         session.scalar(

@@ -580,3 +580,28 @@ class Evidence(Base):
     # The album it came in (Telegram's media_group_id): an album is one acknowledgement.
     album: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WeChatNonce(Base):
+    """A nonce of a WeChat callback already seen: the same nonce again is a replay and is
+    refused (bot.channels.wechat). Kept a little longer than a callback may be old."""
+
+    __tablename__ = "wechat_nonce"
+    __table_args__ = (Index("ix_wechat_nonce_seen", "seen_at"),)
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WeChatToken(Base):
+    """The official account's access token, shared by every gateway and worker: fetched
+    from the stable-token endpoint by one process at a time (a lease), before it expires
+    (bot.channels.wechat_api)."""
+
+    __tablename__ = "wechat_token"
+
+    app_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    access_token: Mapped[str | None] = mapped_column(String(600))
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_owner: Mapped[str | None] = mapped_column(String(36))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -4,6 +4,8 @@ Before the chain a message is stored and de-duplicated, and the chat's lease is 
 (bot.pipeline.inbox). Then each handler in turn may answer it; the first that does ends
 the chain. The order is the behaviour, so each rule has a test (tests/unit/test_chain.py):
 
+0. on a channel without buttons (WeChat), a numbered choice ("2") becomes the button it
+   stands for (it answers nothing itself);
 1. button payloads the gateway answers: a language choice, a vote, the officer's view,
    the rating of a person's help;
 2. the language of the reply is decided (no answer: it only sets the turn's language);
@@ -33,6 +35,7 @@ from bot.answers.store import AnswerStore
 from bot.messages import Fetcher
 from bot.pipeline.handlers.account import AccountCommands
 from bot.pipeline.handlers.bare_number import BareNumber
+from bot.pipeline.handlers.choices import NumberedChoice
 from bot.pipeline.handlers.empty import EmptyMessage
 from bot.pipeline.handlers.evidence import Evidence
 from bot.pipeline.handlers.handoff import EndHandoff, HandoffRequest
@@ -63,6 +66,7 @@ def build_chain(
     the channels)."""
     return (
         (
+            NumberedChoice(sessions),
             LanguageChoice(),
             Votes(sessions),
             OfficerView(answers),

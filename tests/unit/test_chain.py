@@ -49,6 +49,7 @@ def test_the_order_is_written_once() -> None:
         max_chars=100,
     )
     assert [type(h).__name__ for h in handlers] + [type(last).__name__] == [
+        "NumberedChoice",
         "LanguageChoice",
         "Votes",
         "OfficerView",
