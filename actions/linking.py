@@ -15,7 +15,6 @@ passport's last four decide. Every kind of mismatch gets one and the same reply.
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 from typing import Any, ClassVar
 
 from rasa_sdk import Action, FormValidationAction, Tracker
@@ -50,28 +49,20 @@ from actions.link_start import (
 from actions.records import answer_lookup
 from bot import protocol, texts
 from bot.records import accounts, references
-from bot.settings import get_settings
 from bot.tickets import tickets
-from rasa_addons.words import Words, load_words
+from bot.tickets.choices import is_cancel
 
 log = logging.getLogger(__name__)
 # After this many answers that cannot be read, the form stops by itself.
 MAX_MISSES = 3
 CANCEL_INTENTS = frozenset({"deny", "goodbye", "request_human"})
-# Around a cancel word, as users type it ("Cancel!", "取消。").
-_AROUND_CANCEL = " .!?。！？،؟"
-
-
-@lru_cache(maxsize=4)
-def _cancel_words(words: tuple[Words, ...]) -> frozenset[str]:
-    return frozenset(w.casefold().strip(_AROUND_CANCEL) for lang in words for w in lang.cancel)
 
 
 def is_cancel_word(text: str) -> bool:
     """Whether the whole message is a word that cancels the link form, in any language:
-    "cancel" of every locales/<lang>/words.yml (the locales of the settings)."""
-    words = _cancel_words(load_words(get_settings().locales_dir))
-    return text.casefold().strip(_AROUND_CANCEL) in words
+    "cancel" of every locales/<lang>/words.yml (bot.tickets.choices: the dispute form
+    reads it the same way)."""
+    return is_cancel(text)
 
 
 class ActionLinkStart(Action):

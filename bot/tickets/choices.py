@@ -93,3 +93,10 @@ def is_done(text: str, *, locales: Locales = None) -> bool:
     """Whether the whole message says all files are sent ("done", "好了", "готово")."""
     bare = _bare(text)
     return bool(bare) and bare in _whole_messages(_words(locales), "done")
+
+
+def is_cancel(text: str, *, locales: Locales = None) -> bool:
+    """Whether the whole message cancels what is being filled in ("cancel", "/cancel",
+    "取消", "отмена": the "cancel" lists of words.yml, punctuation around ignored)."""
+    bare = _bare(text)
+    return bool(bare) and bare in _whole_messages(_words(locales), "cancel")

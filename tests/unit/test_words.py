@@ -25,6 +25,7 @@ from bot.pipeline import account_commands
 from bot.pipeline.account_commands import Command
 from bot.records import references
 from bot.settings import PROJECT_ROOT, Settings, get_settings
+from bot.tickets import choices
 from rasa_addons import words
 from rasa_addons.entities import extract, month_numbers
 from rasa_addons.words import CODES, KEYS, Words, WordsError, find, fold, load_words, parse_words
@@ -136,7 +137,9 @@ def test_every_old_word_is_in_its_language_file() -> None:
 def test_the_code_matches_exactly_the_old_lists() -> None:
     """What each reader compares with, after its own normalisation, is what it had."""
     assert account_commands.forget_phrases() == OLD_FORGET_PHRASES
-    assert linking._cancel_words(load_words(LOCALES)) == OLD_CANCEL_WORDS
+    # The link form reads cancel words through bot.tickets.choices, as the dispute form does.
+    assert choices._whole_messages(load_words(LOCALES), "cancel") == OLD_CANCEL_WORDS
+    assert all(linking.is_cancel_word(word.upper() + "!") for word in OLD_CANCEL_WORDS)
     old_short = {word: lang for lang, ws in OLD_SHORT_WORDS.items() for word in ws}
     assert langid.short_words() == old_short
     assert month_numbers() == OLD_MONTHS

@@ -22,9 +22,8 @@ from bot.messages import Button, Outbound
 from bot.pipeline.handlers.evidence import ticket_id_awaited
 from bot.pipeline.turn import Outcome, Turn
 from bot.protocol import TICKET_PAYLOAD, TICKET_VERBS, TurnReport
-from bot.settings import get_settings
 from bot.tickets import lifecycle, notify, numbers, render, tickets
-from rasa_addons.words import load_words
+from bot.tickets.choices import is_cancel
 
 # What each verb changes the ticket to, when it changes it.
 CHANGES = {
@@ -37,7 +36,6 @@ TOLD = {
     lifecycle.CLOSED: texts.TICKET_NOW_CLOSED,
     lifecycle.IN_PROGRESS: texts.TICKET_NOW_REOPENED,
 }
-_AROUND = " .!?。！？،؟"
 
 
 def _outbound(lang: str, text: str, buttons: list[dict[str, str]]) -> Outbound:
@@ -46,15 +44,6 @@ def _outbound(lang: str, text: str, buttons: list[dict[str, str]]) -> Outbound:
         language=lang,
         buttons=tuple(Button(b["title"], b["payload"]) for b in buttons),
     )
-
-
-def _is_cancel(text: str) -> bool:
-    words = {
-        w.casefold().strip(_AROUND)
-        for lang in load_words(get_settings().locales_dir)
-        for w in lang.cancel
-    }
-    return text.casefold().strip(_AROUND) in words or text.strip().lower() == "/cancel"
 
 
 class TicketButtons:
@@ -138,10 +127,10 @@ class TicketAddition:
         ticket_id = ticket_id_awaited(turn.awaiting)
         if ticket_id is None or turn.kind not in ("text", "button"):
             return None
-        if turn.text.startswith("/") and not _is_cancel(turn.text):
+        if turn.text.startswith("/") and not is_cancel(turn.text):
             return None  # a command or a button: it does what it says
         lang = turn.language
-        cancel = _is_cancel(turn.text)
+        cancel = is_cancel(turn.text)
 
         def add(session: Session) -> tuple[Outbound, bool]:
             """The reply, and whether the adding goes on."""
