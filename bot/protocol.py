@@ -79,6 +79,9 @@ AWAITING_TICKET_EVIDENCE = "ticket_evidence"
 NOT_LANGUAGE = frozenset(
     {"ticket_party", "ticket_place", "ticket_contact", "ticket_when", "ticket_amount"}
 )
+# Answers kept whole however long (a complaint's description: the action reads the
+# stored message), so the gateway does not say it read only the beginning.
+KEPT_WHOLE = frozenset({"ticket_story"})
 # Adding to one's open ticket: "ticket_add:<ticket id>".
 AWAITING_TICKET_ADD = "ticket_add:"
 

@@ -17,6 +17,7 @@ Keyword-only data functions; callers own the session and its transaction.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ from bot.messages import Inbound, Kind
 from bot.protocol import LINK_AWAITING
 from bot.records import references
 from bot.tickets import numbers, tickets
+from rasa_addons.entities import ascii_digits
 
 FINAL = frozenset({"answered", "rejected", "with_staff", "failed"})
 
@@ -98,7 +100,10 @@ def _own_ticket(
     number = numbers.find(text)
     if number is None or tickets.own_ticket(session, identity=identity, number=number) is None:
         return None
-    return lambda raw: numbers.find(raw) == number
+    # The span found may lack the letters ("yw 2026 000123": the card pattern takes an
+    # upper-case prefix only): the digits decide.
+    digits = re.sub(r"\D", "", number)
+    return lambda raw: numbers.find(raw) == number or re.sub(r"\D", "", ascii_digits(raw)) == digits
 
 
 def _find(session: Session, *, identity_id: int, channel_message_id: str) -> Message | None:

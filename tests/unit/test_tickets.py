@@ -618,6 +618,7 @@ def test_numbers_are_read_however_typed(typed: str, number: str | None) -> None:
         "what about {compact} please",
         "{spaced}",
         "my complaint {n}",
+        "status of {lower_spaced}",
         "{short}",
     ],
 )
@@ -634,6 +635,7 @@ async def test_a_typed_ticket_number_reaches_rasa_readable(
         n=number,
         compact=f"yw{year}{digits}",
         spaced=f"YW {year} {digits}",
+        lower_spaced=f"yw {year} {digits}",
         short=f"YW-{year}-{int(digits)}",
     )
     await assistant.handle(
@@ -656,3 +658,24 @@ async def test_a_number_that_is_not_the_chats_own_ticket_never_reaches_rasa_in_c
     sent = [r["message"] for r in fake_rasa.requests]
     assert all("cardref:" in m for m in sent), sent
     assert not any(numbers.find(m) for m in sent)
+
+
+async def test_a_long_description_is_not_said_to_be_cut(
+    assistant: Assistant, fake_rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    """The form keeps a description whole (it reads the stored message), so the gateway's
+    "I have read the first 2,000 characters" would be untrue there; elsewhere it holds."""
+    with transaction(sessions) as s:
+        chat(s, "u1").awaiting = "ticket_story"
+    long_text = "The goods were wrong. " * 200
+    replies = await assistant.handle(
+        Inbound(channel="telegram", external_id="u1", message_id=new_id(), text=long_text)
+    )
+    too_long = gettext("en", texts.TOO_LONG, limit="2,000")
+    assert too_long not in [r.text for r in replies]
+    with transaction(sessions) as s:
+        chat(s, "u1").awaiting = None
+    replies = await assistant.handle(
+        Inbound(channel="telegram", external_id="u1", message_id=new_id(), text=long_text)
+    )
+    assert too_long in [r.text for r in replies]

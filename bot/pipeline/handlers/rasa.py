@@ -18,7 +18,7 @@ from bot.i18n import gettext
 from bot.messages import Button
 from bot.pipeline.rasa_client import RasaClient
 from bot.pipeline.turn import Outcome, Turn
-from bot.protocol import HUMAN_PAYLOAD
+from bot.protocol import HUMAN_PAYLOAD, KEPT_WHOLE
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class AskRasa:
                 settles=turn.settles,
             )
         notices = []
-        if turn.truncated:
+        if turn.truncated and turn.awaiting not in KEPT_WHOLE:
             limit = format_decimal(self._max_chars, locale=lang)
             notices.append(say(lang, texts.TOO_LONG, limit=limit))
         return Outcome(
