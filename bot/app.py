@@ -177,6 +177,7 @@ def build_runtime(settings: Settings) -> Runtime:
             token=settings.wechat_token,
             aes_key=settings.wechat_encoding_aes_key,
             app_id=settings.wechat_app_id,
+            templates=settings.wechat_templates,
         )
         push[wechat.name] = wechat
     mailbox = Mailbox(sessions, COLLECTING_CHANNELS)

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     wechat_api_base_url: str = Field(
         default="https://api.weixin.qq.com", alias="WECHAT_API_BASE_URL"
     )
+    # Template messages (ids from the account's template library): sent when WeChat's
+    # customer-service window is closed, for reminders and ticket updates. Each template
+    # has a "first" field, which gets the message in the user's language. Empty: such a
+    # message waits for the user's next message instead.
+    wechat_template_reminder: str = Field(default="", alias="WECHAT_TEMPLATE_REMINDER")
+    wechat_template_ticket_update: str = Field(default="", alias="WECHAT_TEMPLATE_TICKET_UPDATE")
 
     # A Telegram chat (e.g. the service center's staff group) that gets staff alerts.
     staff_telegram_chat_id: str = Field(default="", alias="STAFF_TELEGRAM_CHAT_ID")
@@ -107,6 +113,14 @@ class Settings(BaseSettings):
     # The development default is public and fixed so that demo data stays linkable.
     registry_hash_key: str = Field(default=DEV_REGISTRY_KEY, alias="REGISTRY_HASH_KEY")
     default_language: str = "en"
+
+    @property
+    def wechat_templates(self) -> dict[str, str]:
+        """Template ids by outbox kind."""
+        return {
+            "reminder": self.wechat_template_reminder,
+            "ticket_update": self.wechat_template_ticket_update,
+        }
 
     @property
     def wechat_enabled(self) -> bool:

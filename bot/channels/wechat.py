@@ -20,9 +20,16 @@ Checked before anything is stored, every one refused with nothing kept:
 
 **Out.** ``deliver`` sends text, split at WeChat's length limit (never mid-character, at a
 line or a space where it can), with buttons written as numbered choices that the user can
-answer by number (bot.pipeline.handlers.choices). WeChat's errors get their final state:
-45015 (the 48 hours after the user's last message are over) and the other refusals fail
-with their reason, 43004 (the user unfollowed) is blocked, -1 and 45009 are tried again.
+answer by number (bot.pipeline.handlers.choices). Only what the user's customer-service
+window allows is tried (bot.channels.wechat_window): the rest is held until the user
+writes again, or, for a kind with a template configured (reminders), sent as a template
+message. WeChat's errors get their final state: 45015 (the window closed after all) and
+the other refusals fail with their reason, 43004 (the user unfollowed) is blocked, -1 and
+45009 are tried again.
+
+**Events.** A follow or a scan of the account's code is a "/start" (the welcome, in the
+language WeChat's user info gives); a menu CLICK is its key, pressed as a button
+(bot.channels.wechat_menu); an unfollow stops messages and reminders.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import datetime as dt
 import hmac
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -53,11 +60,20 @@ from wechatpy.exceptions import (  # type: ignore[import-untyped]
 )
 from wechatpy.utils import WeChatSigner  # type: ignore[import-untyped]
 
+from bot.channels import wechat_window
 from bot.channels.http_body import read_body
 from bot.channels.wechat_api import WeChatApi, WeChatError
 from bot.db import conversations, in_transaction, insert_unless_present
-from bot.db.models import WeChatNonce, utcnow
-from bot.delivery.channel import Blocked, Delivered, DeliveryResult, Failed, Rate, RetryLater
+from bot.db.models import ChatIdentity, WeChatNonce, utcnow
+from bot.delivery.channel import (
+    Blocked,
+    Delivered,
+    DeliveryResult,
+    Failed,
+    Held,
+    Rate,
+    RetryLater,
+)
 from bot.delivery.outbox import Item
 from bot.messages import Attachment, AttachmentTooBig, Inbound, Kind
 from bot.pipeline.assistant import Assistant
@@ -122,6 +138,30 @@ def _child(root: Element, name: str) -> str:
     return found.text or "" if found is not None else ""
 
 
+def _event(message: Any) -> str:
+    """An event's name, lower case ("subscribe", "click", "scan", ...)."""
+    return str(getattr(message, "event", "")).lower()
+
+
+# The events after which WeChat lets the account send a few messages for a minute.
+WINDOW_EVENTS = frozenset(
+    {"subscribe", "subscribe_scan", "click", "scan", "scancode_push", "scancode_waitmsg"}
+)
+# A follow (also by scanning a code with a scene: wechatpy's "subscribe_scan") or a scan
+# of the account's code while following: welcomed.
+WELCOME_EVENTS = frozenset({"subscribe", "subscribe_scan", "scan"})
+
+
+def _window_opened_by(message: Any) -> bool | None:
+    """What customer-service window this push opens: True for a user's message (48 hours),
+    False for a menu click, a follow or a scan (a minute), None for nothing."""
+    if message is None:
+        return None
+    if message.type != "event":
+        return True
+    return False if _event(message) in WINDOW_EVENTS else None
+
+
 def to_inbound(message: Any) -> Inbound | None:
     """A parsed WeChat message (wechatpy) as a platform-neutral one; None for what is
     answered by nothing (an unsubscribe, a scan)."""
@@ -131,9 +171,9 @@ def to_inbound(message: Any) -> Inbound | None:
     attachment = None
     msg_type = message.type
     if msg_type == "event":
-        event = str(getattr(message, "event", "")).lower()
+        event = _event(message)
         message_id = f"{openid}:{message.create_time}:{event}"
-        if event == "subscribe":
+        if event in WELCOME_EVENTS:
             text = "/start"
         elif event == "click":
             text, kind = str(getattr(message, "key", "") or ""), "button"
@@ -184,9 +224,12 @@ class WeChatChannel:
         token: str,
         aes_key: str = "",
         app_id: str,
+        templates: Mapping[str, str] | None = None,
     ) -> None:
         self.assistant = assistant
         self.api = api
+        # Template ids by outbox kind ("reminder"): what is sent when the window is closed.
+        self.templates = {k: v for k, v in (templates or {}).items() if v}
         self._token = token
         self._crypto = WeChatCrypto(token, aes_key, app_id) if aes_key else None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -251,7 +294,24 @@ class WeChatChannel:
         try:
             timestamp, nonce = self._check_signature(request)
             xml = await self._message_xml(request, timestamp, nonce)
-            if not await in_transaction(self.assistant.sessions, lambda s: _first_use(s, nonce)):
+            try:
+                message = parse_message(xml)
+            except Exception:
+                message = None
+            window = _window_opened_by(message)
+
+            def first_use(session: Session) -> tuple[bool, int]:
+                if not _first_use(session, nonce):
+                    return False, 0
+                if message is None or window is None:
+                    return True, 0
+                released = wechat_window.opened(
+                    session, channel=CHANNEL, openid=str(message.source), by_message=window
+                )
+                return True, released
+
+            fresh, released = await in_transaction(self.assistant.sessions, first_use)
+            if not fresh:
                 raise Refused(403, "nonce seen before")
         except Refused as refused:
             log.warning("WeChat callback refused: %s", refused)
@@ -259,12 +319,12 @@ class WeChatChannel:
         except SQLAlchemyError:
             log.exception("WeChat callback: the database is unavailable")
             return PlainTextResponse("unavailable", status_code=503)
-        try:
-            message = parse_message(xml)
-        except Exception:
+        if released:
+            self.assistant.on_outbox()  # what waited for this user's message goes now
+        if message is None:
             log.warning("WeChat callback: a message wechatpy cannot read")
             return PlainTextResponse("success")  # nothing to answer; never asked again
-        if message.type == "event" and str(getattr(message, "event", "")).lower() == "unsubscribe":
+        if message.type == "event" and _event(message) == "unsubscribe":
             await in_transaction(
                 self.assistant.sessions, lambda s: _unsubscribed(s, str(message.source))
             )
@@ -278,12 +338,34 @@ class WeChatChannel:
             log.exception("WeChat message not stored")
             # Not stored, so not acknowledged: WeChat posts it again.
             return PlainTextResponse("unavailable", status_code=503)
-        self._background(self._answer(receipt))
+        welcome = message.type == "event" and _event(message) in WELCOME_EVENTS
+        self._background(self._answer(receipt, inbound.external_id if welcome else None))
         # At once: the reply goes through the customer-service API, whenever it is ready.
         return PlainTextResponse("success")
 
-    async def _answer(self, receipt: Receipt) -> None:
+    async def _answer(self, receipt: Receipt, newcomer: str | None = None) -> None:
+        if newcomer is not None and not receipt.duplicate:
+            await self._learn_language(receipt.identity_id, newcomer)
         await self.assistant.answer_later(receipt)
+
+    async def _learn_language(self, identity_id: int, openid: str) -> None:
+        """A new follower's language, from WeChat's user info, so that the welcome is in
+        it (else the center's default). Best effort: the welcome goes out either way."""
+        try:
+            info = await self.api.user_info(openid)
+        except (WeChatError, httpx.HTTPError) as exc:
+            log.info("WeChat user info unavailable (%s): the default language", exc)
+            return
+        language = str(info.get("language") or "")
+        if not language:
+            return
+
+        def remember(session: Session) -> None:
+            identity = session.get(ChatIdentity, identity_id)
+            if identity is not None:
+                identity.client_language = language[:16]
+
+        await in_transaction(self.assistant.sessions, remember)
 
     def _background(self, coro: Any) -> None:
         task: asyncio.Task[None] = asyncio.create_task(coro)
@@ -318,9 +400,24 @@ class WeChatChannel:
 
     async def deliver(self, item: Item) -> DeliveryResult:
         pieces = split_text(with_choices(item.text, item.buttons))
+        if len(pieces) > wechat_window.MESSAGE_QUOTA:
+            return Failed(reason=f"{len(pieces)} messages long: more than WeChat's window allows")
+        openid = item.recipient
+        why_not = await in_transaction(
+            self.assistant.sessions,
+            lambda s: wechat_window.reserve(s, openid=openid, count=len(pieces)),
+        )
         try:
-            for piece in pieces:
-                await self.api.send_text(item.recipient, piece)
+            if why_not is None:
+                for piece in pieces:
+                    await self.api.send_text(openid, piece)
+            elif item.kind in self.templates:
+                # Outside the window only a template message reaches the user.
+                await self.api.send_template(
+                    openid, self.templates[item.kind], {"first": {"value": item.text}}
+                )
+            else:
+                return Held(reason=why_not)
         except WeChatError as exc:
             reason = f"WeChat {exc.errcode}: {exc.errmsg}"
             if exc.errcode in RETRY:

@@ -160,17 +160,28 @@ class WeChatApi:
 
     # Calls --------------------------------------------------------------------------------
 
-    async def call(self, path: str, *, json: dict[str, Any]) -> dict[str, Any]:
-        """POST to the API with the access token; on a token error, once more with a
-        fresh one. Raises WeChatError, or httpx's errors for the network."""
+    async def call(
+        self,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Call the API with the access token: POST with a JSON body, or GET with
+        ``params``; on a token error, once more with a fresh token. Raises WeChatError,
+        or httpx's errors for the network."""
         token = await self.token()
         for attempt in (1, 2):
-            resp = await self._client.post(
-                f"{self._base}{path}",
-                params={"access_token": token},
-                content=_json_bytes(json),
-                headers={"Content-Type": "application/json"},
-            )
+            query = {**(params or {}), "access_token": token}
+            if json is None:
+                resp = await self._client.get(f"{self._base}{path}", params=query)
+            else:
+                resp = await self._client.post(
+                    f"{self._base}{path}",
+                    params=query,
+                    content=_json_bytes(json),
+                    headers={"Content-Type": "application/json"},
+                )
             try:
                 return _checked(resp.json())
             except WeChatError as exc:
@@ -185,6 +196,20 @@ class WeChatApi:
             "/cgi-bin/message/custom/send",
             json={"touser": openid, "msgtype": "text", "text": {"content": text}},
         )
+
+    async def send_template(self, openid: str, template_id: str, data: dict[str, Any]) -> None:
+        """A template message: what reaches a user outside the customer-service window."""
+        await self.call(
+            "/cgi-bin/message/template/send",
+            json={"touser": openid, "template_id": template_id, "data": data},
+        )
+
+    async def user_info(self, openid: str) -> dict[str, Any]:
+        """A follower's public info (``language``: WeChat's, e.g. zh_CN or en)."""
+        return await self.call("/cgi-bin/user/info", params={"openid": openid, "lang": "en"})
+
+    async def create_menu(self, menu: dict[str, Any]) -> None:
+        await self.call("/cgi-bin/menu/create", json=menu)
 
     async def media(self, media_id: str, *, max_bytes: int) -> bytes:
         """A media file the user sent (an image), by its MediaId."""

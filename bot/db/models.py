@@ -605,3 +605,19 @@ class WeChatToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     lease_owner: Mapped[str | None] = mapped_column(String(36))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WeChatWindow(Base):
+    """When the official account may still send a user customer-service messages, and how
+    many (bot.channels.wechat_window): WeChat allows 5 in the 48 hours after the user's
+    last message, and 3 in the minute after a menu click, a follow or a scan. Sends the
+    window does not allow are not tried: their outbox rows are ``held`` until the user
+    writes again."""
+
+    __tablename__ = "wechat_window"
+
+    openid: Mapped[str] = mapped_column(String(128), primary_key=True)
+    message_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    message_left: Mapped[int] = mapped_column(Integer, default=0)
+    event_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    event_left: Mapped[int] = mapped_column(Integer, default=0)

@@ -53,7 +53,15 @@ class Failed:
     reason: str
 
 
-DeliveryResult = Delivered | RetryLater | Blocked | Failed
+@dataclass(frozen=True)
+class Held:
+    """Not tried: the platform allows it only after the user writes again (WeChat's
+    customer-service window). The row waits for that (bot.delivery.outbox.release_held)."""
+
+    reason: str
+
+
+DeliveryResult = Delivered | RetryLater | Blocked | Failed | Held
 
 
 class PushChannel(Protocol):

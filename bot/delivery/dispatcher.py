@@ -12,7 +12,9 @@ decides the row's next state:
   exponential backoff, until ``max_attempts`` tries have failed: then ``failed``;
 - blocked (the user blocked the bot): final, and the chat gets no more messages until
   the user writes again;
-- failed (the platform refuses the message for good): final, with the reason.
+- failed (the platform refuses the message for good): final, with the reason;
+- held (the platform would refuse it until the user writes again): not tried, it waits
+  for the user's next message, with its reason for staff.
 
 A send that raises is a retry. When nothing is due the dispatcher sleeps until it is
 kicked (a turn or a job enqueued something), a send finishes, or ``idle_s`` passed (for
@@ -36,7 +38,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.db import in_transaction
 from bot.db.models import ChatIdentity, utcnow
 from bot.delivery import outbox
-from bot.delivery.channel import Blocked, Delivered, DeliveryResult, Failed, PushChannel, RetryLater
+from bot.delivery.channel import (
+    Blocked,
+    Delivered,
+    DeliveryResult,
+    Failed,
+    Held,
+    PushChannel,
+    RetryLater,
+)
 from bot.delivery.outbox import Item
 from bot.delivery.rate_limit import RateLimiter
 
@@ -64,6 +74,7 @@ class RoundReport:
     retried: int = 0
     postponed: int = 0
     ended: int = 0
+    held: int = 0
 
 
 class Dispatcher:
@@ -174,6 +185,10 @@ class Dispatcher:
         if isinstance(result, Delivered):
             outbox.delivered(session, row_id=item.id, owner=self._owner, now=now)
             return "delivered"
+        if isinstance(result, Held):
+            outbox.hold(session, row_id=item.id, owner=self._owner, reason=result.reason)
+            log.info("outbox row %s (%s): held, %s", item.id, item.kind, result.reason)
+            return "held"
         if isinstance(result, RetryLater) and attempts < self.policy.max_attempts:
             delay = result.after_s if result.after_s is not None else self.policy.backoff(attempts)
             at = now + dt.timedelta(seconds=delay)

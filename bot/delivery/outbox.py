@@ -33,6 +33,10 @@ UNFINISHED = ("pending", "sending")
 # not "bot") and go out afterwards, so that they do not cut into the conversation.
 BOT_INITIATED = ("reminder",)
 FINAL = ("delivered", "blocked", "failed")
+# Not tried, because the platform would refuse it now (WeChat's customer-service window is
+# closed): waits for the user's next message (``release_held``), or ends failed when it
+# never comes (``expire_held``).
+HELD = "held"
 ERROR_CHARS = 300
 
 
@@ -178,7 +182,7 @@ def claim_due(
         update(Outbox)
         .where(
             Outbox.channel.in_(list(channels)),
-            Outbox.status == "pending",
+            Outbox.status.in_(("pending", HELD)),
             Outbox.identity_id.in_(
                 select(ChatIdentity.id).where(ChatIdentity.blocked_at.is_not(None))
             ),
@@ -276,6 +280,66 @@ def postpone(session: Session, *, row_id: int, owner: str, at: dt.datetime) -> b
     return _finish(
         session, row_id=row_id, owner=owner, values={"status": "pending", "next_attempt_at": at}
     )
+
+
+def hold(session: Session, *, row_id: int, owner: str, reason: str) -> bool:
+    """Not tried: the platform allows it only after the user writes again. The reason is
+    kept for staff (the console shows it on the message)."""
+    done = _finish(
+        session,
+        row_id=row_id,
+        owner=owner,
+        values={"status": HELD, "last_error": reason[:ERROR_CHARS]},
+    )
+    if done:
+        session.execute(
+            update(Message)
+            .where(
+                Message.id == select(Outbox.message_id).where(Outbox.id == row_id).scalar_subquery()
+            )
+            .values(status=HELD)
+        )
+    return done
+
+
+def release_held(
+    session: Session, *, channel: str, recipient: str, now: dt.datetime | None = None
+) -> int:
+    """The user wrote again: what was held for them is due now, in its order."""
+    now = now or utcnow()
+    ids = session.scalars(
+        update(Outbox)
+        .where(Outbox.channel == channel, Outbox.recipient == recipient, Outbox.status == HELD)
+        .values(status="pending", next_attempt_at=now)
+        .returning(Outbox.message_id)
+    ).all()
+    message_ids = [m for m in ids if m is not None]
+    if message_ids:
+        session.execute(update(Message).where(Message.id.in_(message_ids)).values(status="queued"))
+    return len(ids)
+
+
+def expire_held(session: Session, *, older_than: dt.datetime) -> int:
+    """Held messages whose user never wrote again: ``failed``, with their reason kept."""
+    now = utcnow()
+    ids = session.scalars(
+        update(Outbox)
+        .where(Outbox.status == HELD, Outbox.created_at < older_than)
+        .values(
+            status="failed",
+            finished_at=now,
+            last_error=func.substr(
+                "the user did not write again; " + func.coalesce(Outbox.last_error, ""),
+                1,
+                ERROR_CHARS,
+            ),
+        )
+        .returning(Outbox.message_id)
+    ).all()
+    message_ids = [m for m in ids if m is not None]
+    if message_ids:
+        session.execute(update(Message).where(Message.id.in_(message_ids)).values(status="failed"))
+    return len(ids)
 
 
 def ended(

@@ -36,6 +36,9 @@ SWEEP_EVERY = dt.timedelta(seconds=15)
 REMINDER_TIME = dt.time(9, 0, tzinfo=SERVICE_TZ)
 ALERTS_EVERY = dt.timedelta(minutes=1)
 EXPIRY_EVERY = dt.timedelta(hours=1)
+# A message held for a user who must write first (WeChat's window) is given up after this:
+# a week-old reply or reminder would confuse more than help.
+HELD_FOR = dt.timedelta(days=7)
 TICKETS_EVERY = dt.timedelta(hours=1)
 
 
@@ -81,6 +84,11 @@ def default_jobs(
         )
         if ended:
             log.info("outbox: %s messages never collected, now failed", ended)
+        gave_up = await in_transaction(
+            sessions, lambda s: outbox.expire_held(s, older_than=utcnow() - HELD_FOR)
+        )
+        if gave_up:
+            log.info("outbox: %s messages held for a user who never wrote again, failed", gave_up)
 
     async def tickets_job() -> None:
         closed = await in_transaction(sessions, lambda s: tickets.close_unconfirmed(s))

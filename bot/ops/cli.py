@@ -578,6 +578,67 @@ def cmd_telegram_webhook_info(_args: argparse.Namespace) -> int:
     return 0
 
 
+def _wechat_menu() -> dict[str, Any]:
+    from bot.channels.wechat_menu import load
+    from bot.nlu.rasa_runtime import domain_intents
+
+    return load(get_settings().locales_dir, intents=domain_intents())
+
+
+def cmd_wechat_menu_check(_args: argparse.Namespace) -> int:
+    """Validate locales/wechat_menu.yml without publishing it."""
+    menu = _wechat_menu()
+    for top in menu["button"]:
+        say(top["name"])
+        for item in top.get("sub_button", [top]):
+            action = item.get("key") or item.get("url")
+            say(f"  {item['name']}: {action}")
+    say("the menu is valid")
+    return 0
+
+
+def cmd_wechat_menu_publish(_args: argparse.Namespace) -> int:
+    """Publish locales/wechat_menu.yml as the official account's menu."""
+    import httpx
+
+    from bot.channels.wechat_api import WeChatApi, WeChatError
+    from bot.db import make_engine, make_sessionmaker
+    from bot.errors import ConfigurationError
+
+    settings = get_settings()
+    if not settings.wechat_enabled:
+        raise ConfigurationError("WECHAT_APP_ID, WECHAT_APP_SECRET and WECHAT_TOKEN are not set")
+    menu = _wechat_menu()
+    engine = make_engine(current_database())
+
+    async def publish() -> None:
+        api = WeChatApi(
+            make_sessionmaker(engine),
+            app_id=settings.wechat_app_id,
+            secret=settings.wechat_app_secret,
+            base_url=settings.wechat_api_base_url,
+        )
+        try:
+            await api.create_menu(menu)
+        finally:
+            await api.aclose()
+
+    try:
+        asyncio.run(publish())
+    except WeChatError as exc:
+        print(f"expatbot: WeChat refused the menu: {exc}", file=sys.stderr)
+        return 1
+    except httpx.HTTPError as exc:
+        url = settings.wechat_api_base_url
+        print(f"expatbot: WeChat's API at {url} unreachable: {exc!r}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    items = sum(len(top.get("sub_button", [top])) for top in menu["button"])
+    say(f"menu published: {len(menu['button'])} top-level items, {items} entries")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="expatbot", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -597,6 +658,16 @@ def main(argv: list[str] | None = None) -> int:
     hook.set_defaults(func=cmd_telegram_set_webhook)
     tgsub.add_parser("webhook-info", help="what Telegram knows of the webhook").set_defaults(
         func=cmd_telegram_webhook_info
+    )
+    wechat = sub.add_parser("wechat", help="WeChat official-account commands")
+    wxsub = wechat.add_subparsers(dest="wechat_command", required=True)
+    menu = wxsub.add_parser("menu", help="the account's menu (locales/wechat_menu.yml)")
+    menusub = menu.add_subparsers(dest="menu_command", required=True)
+    menusub.add_parser("publish", help="publish the menu to WeChat").set_defaults(
+        func=cmd_wechat_menu_publish
+    )
+    menusub.add_parser("check", help="validate the menu file").set_defaults(
+        func=cmd_wechat_menu_check
     )
     chat = sub.add_parser("chat", help="chat in this terminal (needs a running Rasa server)")
     chat.add_argument("--user", default=getpass.getuser(), help="who you are in the chat")

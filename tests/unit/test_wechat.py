@@ -8,98 +8,31 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import httpx
 import pytest
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
-from starlette.applications import Starlette
+from sqlalchemy import select
 
-from bot.channels.wechat import WeChatChannel, split_text, with_choices
+from bot.channels.wechat import split_text, with_choices
 from bot.channels.wechat_api import WeChatApi, current_token
-from bot.db.models import ChatIdentity, Message, Outbox
-from bot.delivery.dispatcher import Dispatcher
+from bot.db.models import ChatIdentity, Outbox
 from bot.pipeline.assistant import Assistant
 from tests.conftest import FakeRasa
 from tests.fakes import wechat_api as wx
-from tests.fakes.wechat_api import FakeWeChat, WeChatUser
-from tests.helpers import free_port
-from tests.telegram_rig import FAST_RETRIES, serve
-
-
-@dataclass
-class Rig:
-    fake: FakeWeChat
-    gateway: httpx.AsyncClient
-    channel: WeChatChannel
-    sessions: sessionmaker[Session]
-    base_url: str
-
-
-async def _rig(assistant: Assistant, *, aes: bool) -> AsyncIterator[Rig]:
-    fake = FakeWeChat()
-    server, task = await serve(fake.app, free_port())
-    base_url = f"http://127.0.0.1:{server.config.port}"
-    api = WeChatApi(assistant.sessions, app_id=wx.APP_ID, secret=wx.APP_SECRET, base_url=base_url)
-    channel = WeChatChannel(
-        assistant,
-        api,
-        token=wx.CALLBACK_TOKEN,
-        aes_key=wx.AES_KEY if aes else "",
-        app_id=wx.APP_ID,
-    )
-    dispatcher = Dispatcher(
-        assistant.sessions, {channel.name: channel}, policy=FAST_RETRIES, idle_s=0.05
-    )
-    assistant.on_outbox = dispatcher.kick
-    stop = asyncio.Event()
-    sender = asyncio.create_task(dispatcher.run(stop))
-    app = Starlette(routes=channel.routes())
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as gateway:
-        try:
-            yield Rig(fake, gateway, channel, assistant.sessions, base_url)
-        finally:
-            await channel.drain_tasks()
-            stop.set()
-            await sender
-            await api.aclose()
-            server.should_exit = True
-            await task
+from tests.fakes.wechat_api import WeChatUser
+from tests.wechat_rig import Rig, post, stored, wechat_rig
 
 
 @pytest.fixture
 async def plain(assistant: Assistant) -> AsyncIterator[Rig]:
-    async for rig in _rig(assistant, aes=False):
+    async for rig in wechat_rig(assistant, aes=False):
         yield rig
 
 
 @pytest.fixture
 async def safe(assistant: Assistant) -> AsyncIterator[Rig]:
-    async for rig in _rig(assistant, aes=True):
+    async for rig in wechat_rig(assistant, aes=True):
         yield rig
-
-
-def stored(sessions: sessionmaker[Session]) -> int:
-    with sessions() as s:
-        return int(
-            s.scalar(select(func.count()).select_from(Message).where(Message.direction == "in"))
-            or 0
-        )
-
-
-async def post(rig: Rig, xml: str, *, encrypted: bool = False, **forge: object) -> httpx.Response:
-    if encrypted:
-        return await wx.post_encrypted(
-            rig.gateway,
-            xml,
-            wx.CALLBACK_TOKEN,
-            wx.AES_KEY,
-            wx.APP_ID,
-            **forge,  # type: ignore[arg-type]
-        )
-    return await wx.post_plain(rig.gateway, xml, wx.CALLBACK_TOKEN, **forge)  # type: ignore[arg-type]
 
 
 # --- the URL check and the callbacks' signatures ---------------------------------------------

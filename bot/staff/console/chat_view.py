@@ -42,6 +42,7 @@ class Line:
     intent: str | None = None
     topic_zh: str | None = None  # the Chinese title of the topic asked about
     delivery: str | None = None  # the outbox's state of what was sent: delivered, failed...
+    delivery_note: str | None = None  # why it is not delivered (the outbox's last error)
 
 
 @dataclass
@@ -87,11 +88,14 @@ def build(
                 f"{doc.kind} {doc.visa_type} {mask(doc.number_last4)} {doc.status} {doc.expires_on}"
             )
     names = dict(session.execute(select(StaffUser.id, StaffUser.name)).all())
-    delivery = dict(
-        session.execute(
-            select(Outbox.message_id, Outbox.status).where(Outbox.identity_id == identity_id)
-        ).all()
-    )
+    delivery: dict[int | None, str] = {}
+    notes: dict[int | None, str | None] = {}
+    for message_id, status, error in session.execute(
+        select(Outbox.message_id, Outbox.status, Outbox.last_error).where(
+            Outbox.identity_id == identity_id
+        )
+    ):
+        delivery[message_id], notes[message_id] = status, error
     messages = session.scalars(
         select(Message)
         .join(Conversation, Conversation.id == Message.conversation_id)
@@ -122,6 +126,7 @@ def build(
                     language=m.language,
                     staff=names.get(m.staff_id) if m.staff_id else None,
                     delivery=delivery.get(m.id, m.status),
+                    delivery_note=notes.get(m.id),
                 )
             )
     for n in session.scalars(select(HandoffNote).where(HandoffNote.identity_id == identity_id)):
