@@ -42,6 +42,7 @@ from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.mailbox import Mailbox
 from bot.jobs.catalogue import default_jobs
 from bot.jobs.scheduler import Scheduler
+from bot.nlu import langid
 from bot.nlu.rasa_runtime import domain_intents
 from bot.pipeline.assistant import Assistant, InboxTiming
 from bot.pipeline.rasa_client import RasaClient
@@ -87,6 +88,8 @@ class Runtime:
     async def start(self, *, serve: bool, jobs: bool) -> None:
         """Start Telegram (its updater too when ``serve`` and polling), and the
         background loops: the dispatcher, the mailbox (``serve``), the jobs (``jobs``)."""
+        if serve:
+            await asyncio.to_thread(langid.warm_up)
         if self.telegram is not None:
             app = self.telegram.application
             await app.initialize()

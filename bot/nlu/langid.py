@@ -206,3 +206,11 @@ def decide(
         # Nothing else to go on: the detector's best guess beats a fixed default.
         return Decision(found.language, "detected", found)
     return Decision(DEFAULT_LANGUAGE, "default", found)
+
+
+def warm_up() -> None:
+    """Build the detectors now (about a second and a half on this machine), in a thread
+    at the gateway's start: built by the first message instead, they would hold up every
+    request of the process for that long (WeChat waits only 5 seconds for its answer)."""
+    for sample in ("How do I extend my visa?", "Comment prolonger mon visa ?", "签证怎么延期"):
+        decide(sample, chosen=None, conversation=None, client=None)
