@@ -63,20 +63,9 @@ from bot.pipeline.rasa_client import CHANNEL, WEBHOOK_PATH
 from tests.fakes import wechat_api as wx
 from tests.fakes.wechat_api import FakeWeChat, WeChatUser
 from tests.helpers import free_port
+from tests.telegram_rig import serve
 
 WECHAT_LIMIT_S = 5.0
-
-
-async def serve(app: Any, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
-    """An ASGI app under uvicorn in this event loop: tests/telegram_rig.py's ``serve``,
-    copied rather than imported, so that this script does not import the fake Bot API."""
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.02)
-    return server, task
 
 
 # The fake Rasa -----------------------------------------------------------------------------

@@ -238,7 +238,7 @@ def _finish(session: Session, *, row_id: int, owner: str, values: dict[str, Any]
     )
     if row is None:
         return False
-    if row.message_id is not None and values.get("status") in FINAL:
+    if row.message_id is not None and values.get("status") in (*FINAL, HELD):
         session.execute(
             update(Message).where(Message.id == row.message_id).values(status=values["status"])
         )
@@ -282,24 +282,22 @@ def postpone(session: Session, *, row_id: int, owner: str, at: dt.datetime) -> b
     )
 
 
+def _in_transcript(session: Session, message_ids: Sequence[int | None], status: str) -> None:
+    """The rows' transcript copies (those they have) take their new state too."""
+    ids = [m for m in message_ids if m is not None]
+    if ids:
+        session.execute(update(Message).where(Message.id.in_(ids)).values(status=status))
+
+
 def hold(session: Session, *, row_id: int, owner: str, reason: str) -> bool:
     """Not tried: the platform allows it only after the user writes again. The reason is
     kept for staff (the console shows it on the message)."""
-    done = _finish(
+    return _finish(
         session,
         row_id=row_id,
         owner=owner,
         values={"status": HELD, "last_error": reason[:ERROR_CHARS]},
     )
-    if done:
-        session.execute(
-            update(Message)
-            .where(
-                Message.id == select(Outbox.message_id).where(Outbox.id == row_id).scalar_subquery()
-            )
-            .values(status=HELD)
-        )
-    return done
 
 
 def release_held(
@@ -313,9 +311,7 @@ def release_held(
         .values(status="pending", next_attempt_at=now)
         .returning(Outbox.message_id)
     ).all()
-    message_ids = [m for m in ids if m is not None]
-    if message_ids:
-        session.execute(update(Message).where(Message.id.in_(message_ids)).values(status="queued"))
+    _in_transcript(session, ids, "queued")
     return len(ids)
 
 
@@ -336,9 +332,7 @@ def expire_held(session: Session, *, older_than: dt.datetime) -> int:
         )
         .returning(Outbox.message_id)
     ).all()
-    message_ids = [m for m in ids if m is not None]
-    if message_ids:
-        session.execute(update(Message).where(Message.id.in_(message_ids)).values(status="failed"))
+    _in_transcript(session, ids, "failed")
     return len(ids)
 
 
@@ -404,11 +398,7 @@ def mark_collected(
         .values(status="delivered", attempts=Outbox.attempts + 1, finished_at=now)
         .returning(Outbox.message_id)
     ).all()
-    message_ids = [m for m in rows if m is not None]
-    if message_ids:
-        session.execute(
-            update(Message).where(Message.id.in_(message_ids)).values(status="delivered")
-        )
+    _in_transcript(session, rows, "delivered")
 
 
 def expire_uncollected(

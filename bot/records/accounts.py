@@ -331,7 +331,8 @@ def unlink(session: Session, *, identity: ChatIdentity) -> bool:
         .where(
             Outbox.identity_id == identity.id,
             Outbox.kind == "reminder",
-            Outbox.status == "pending",
+            # "held": waiting for the user's next message (WeChat's window).
+            Outbox.status.in_(("pending", "held")),
         )
         .values(
             status="failed", last_error="cancelled: the chat was unlinked", finished_at=utcnow()

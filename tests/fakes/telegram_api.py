@@ -92,7 +92,9 @@ class FakeTelegram:
         self, user_id: int, text: str, *, language_code: str | None = None
     ) -> dict[str, Any]:
         """A text update with a new update_id, not queued: for posting to a webhook."""
-        update = {"message": self._message(user_id, text=text, language_code=language_code)}
+        update: dict[str, Any] = {
+            "message": self._message(user_id, text=text, language_code=language_code)
+        }
         update["update_id"] = self._next_update_id
         self._next_update_id += 1
         return update

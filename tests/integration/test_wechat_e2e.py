@@ -37,7 +37,6 @@ from bot.db.models import (
     WeChatWindow,
     utcnow,
 )
-from bot.i18n import gettext
 from bot.jobs.reminders import run_reminders
 from bot.settings import Settings
 from bot.staff import accounts
@@ -45,6 +44,7 @@ from tests.fakes import wechat_api as wx
 from tests.fakes.wechat_api import FakeWeChat, WeChatUser
 from tests.helpers import free_port
 from tests.integration.conftest import Stack
+from tests.integration.test_tickets_e2e import POLICY, ui
 from tests.people import AHMED
 from tests.telegram_rig import serve
 from tests.unit.test_console import csrf_of, submit_login
@@ -138,20 +138,6 @@ class Follower:
             assert found is not None
             s.expunge(found)
             return found
-
-
-def ui(lang: str, msgid: str, **params: object) -> str:
-    return gettext(lang, msgid, hotline="12367", **params)
-
-
-POLICY = {
-    "en": "How do I extend my visa?",
-    "zh": "签证怎么延期？",
-    "ar": "كيف يمكنني تمديد التأشيرة؟",
-    "ru": "Как продлить визу?",
-    "fr": "Comment prolonger mon visa ?",
-    "es": "¿Cómo puedo prorrogar mi visado?",
-}
 
 
 async def test_a_follower_in_each_language_gets_the_policy_answer(stack: Stack) -> None:
