@@ -153,6 +153,13 @@ async def test_a_follower_in_each_language_gets_the_policy_answer(stack: Stack) 
             title = answers["faq_visa_extension"]["title"].strip()
             assert title in first, (lang, first[:200])
             assert follower.identity().language == lang
+        # A new follower is welcomed in the language WeChat's user info gives, with the
+        # help menu as a numbered choice.
+        newcomer = Follower(gw)
+        gw.fake.languages[newcomer.user.openid] = "ar"
+        await newcomer.push(newcomer.user.subscribe(scene="center-desk-3"))
+        (welcome,) = await newcomer.replies(1)
+        assert welcome == ui("ar", texts.GREETING) + "\n\n1. " + ui("ar", texts.MENU)
         # Every reply went through the customer-service API with the one shared token.
         assert gw.fake.issued == 1
 
