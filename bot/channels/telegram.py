@@ -20,13 +20,11 @@ Replies use Telegram's HTML parse mode with every character escaped (bot.answers
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hmac
 import json
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
@@ -46,6 +44,7 @@ from telegram.ext import Application, ContextTypes, TypeHandler
 
 from bot import texts
 from bot.answers.render import to_html
+from bot.channels.background import BackgroundAnswers
 from bot.channels.http_body import read_body
 from bot.delivery.channel import Blocked, Delivered, DeliveryResult, Failed, Rate, RetryLater
 from bot.delivery.outbox import Item
@@ -184,7 +183,7 @@ class TelegramChannel:
     def __init__(self, assistant: Assistant, application: Application) -> None:  # type: ignore[type-arg]
         self.assistant = assistant
         self.application = application
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._answers = BackgroundAnswers("a Telegram update")
 
     @property
     def bot(self) -> Bot:
@@ -201,7 +200,7 @@ class TelegramChannel:
         # Stored here, in the order of the updates; answered in the background, so that
         # one chat's slow turn does not hold up the others.
         receipt = await self.assistant.accept(inbound)
-        self._background(self._answer(update, receipt))
+        self._answers.start(self._answer(update, receipt))
 
     async def _answer(self, update: Update, receipt: Receipt) -> None:
         if update.callback_query is not None:
@@ -236,26 +235,14 @@ class TelegramChannel:
                 log.exception("Telegram update %s not stored", update.update_id)
                 # Not stored, so not acknowledged: Telegram delivers it again.
                 return JSONResponse({"error": "not stored"}, status_code=503)
-            self._background(self._answer(update, receipt))
+            self._answers.start(self._answer(update, receipt))
             return Response(status_code=200)
 
         return Route(WEBHOOK_PATH, webhook, methods=["POST"])
 
-    def _background(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("answering a Telegram update failed", exc_info=task.exception())
-
     async def drain_tasks(self, timeout: float = 10.0) -> None:
-        """Wait for the updates being answered (at shutdown, and in tests); what does
-        not finish in time is answered by the sweeper after a restart."""
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
+        """Wait for the answers under way (at shutdown, and in tests)."""
+        await self._answers.drain(timeout)
 
     async def fetch(self, attachment: Attachment, *, max_bytes: int) -> bytes:
         """The file's bytes from the Bot API (getFile, then the download), refused beyond

@@ -34,7 +34,6 @@ language WeChat's user info gives); a menu CLICK is its key, pressed as a button
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import hmac
 import logging
@@ -61,6 +60,7 @@ from wechatpy.exceptions import (  # type: ignore[import-untyped]
 from wechatpy.utils import WeChatSigner  # type: ignore[import-untyped]
 
 from bot.channels import wechat_window
+from bot.channels.background import BackgroundAnswers
 from bot.channels.http_body import read_body
 from bot.channels.wechat_api import WeChatApi, WeChatError
 from bot.db import conversations, in_transaction, insert_unless_present
@@ -232,7 +232,7 @@ class WeChatChannel:
         self.templates = {k: v for k, v in (templates or {}).items() if v}
         self._token = token
         self._crypto = WeChatCrypto(token, aes_key, app_id) if aes_key else None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._answers = BackgroundAnswers("a WeChat message")
         assistant.fetchers[CHANNEL] = self  # images for complaints
 
     def routes(self) -> list[Route]:
@@ -339,7 +339,7 @@ class WeChatChannel:
             # Not stored, so not acknowledged: WeChat posts it again.
             return PlainTextResponse("unavailable", status_code=503)
         welcome = message.type == "event" and _event(message) in WELCOME_EVENTS
-        self._background(self._answer(receipt, inbound.external_id if welcome else None))
+        self._answers.start(self._answer(receipt, inbound.external_id if welcome else None))
         # At once: the reply goes through the customer-service API, whenever it is ready.
         return PlainTextResponse("success")
 
@@ -367,19 +367,9 @@ class WeChatChannel:
 
         await in_transaction(self.assistant.sessions, remember)
 
-    def _background(self, coro: Any) -> None:
-        task: asyncio.Task[None] = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("answering a WeChat message failed", exc_info=task.exception())
-
     async def drain_tasks(self, timeout: float = 10.0) -> None:
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
+        """Wait for the answers under way (at shutdown, and in tests)."""
+        await self._answers.drain(timeout)
 
     async def fetch(self, attachment: Attachment, *, max_bytes: int) -> bytes:
         """An image the user sent, from the media API (bot.messages.Fetcher)."""
