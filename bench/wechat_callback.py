@@ -10,7 +10,8 @@ customer-service message (``POST /cgi-bin/message/custom/send``). This measures 
 (b) callback sent -> the fake WeChat server receives the matching customer-service send
     (matched by its text: each message is unique, the fake Rasa answers "reply to <it>").
 
-Per configuration, on fresh servers on 127.0.0.1 and a fresh SQLite file: the real
+Per configuration, on fresh servers on 127.0.0.1 and a fresh database (a SQLite file, or
+with ``--postgres`` a new PostgreSQL database on that server, dropped afterwards): the real
 gateway (bot.app.create_app, in a process of its own, as in production, with its
 dispatcher and jobs), a fake WeChat API (tests/fakes/wechat_api.py) and a fake Rasa (the
 gateway's REST input channel, /webhooks/gateway/, bearer token checked). ``--users`` users
@@ -28,7 +29,7 @@ grows with how many of a user's messages queue up; WeChat's rate limits
 (bot.channels.wechat) apply too.
 
 Usage: .venv/bin/python bench/wechat_callback.py [--users 20] [--messages 5] [--rate 10]
-           [--slow-s 3] [--cold]
+           [--slow-s 3] [--cold] [--postgres postgresql+psycopg://postgres@127.0.0.1:5432/test]
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ import signal
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import create_engine, text
 
 from bot.db import upgrade
 from bot.pipeline.rasa_client import CHANNEL, WEBHOOK_PATH
@@ -210,6 +214,34 @@ async def warm(client: httpx.AsyncClient, fake: FakeWeChat, lost_s: float) -> st
     return f"warm-up message answered {probe.answer!r}, its reply sent after {took:.0f} ms"
 
 
+def database(name: str, tmp: Path, postgres: str | None) -> str:
+    """A fresh, migrated database for one configuration: a SQLite file, or with
+    ``--postgres`` a new database on that server (dropped by ``drop_databases``)."""
+    if postgres is None:
+        url = f"sqlite:///{tmp / ('wechat-' + name.replace(' ', '-') + '.db')}"
+    else:
+        created = f"expatbot_wxbench_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{created}"'))
+        admin.dispose()
+        CREATED.append(created)
+        url = postgres.rsplit("/", 1)[0] + "/" + created
+    upgrade(url)
+    return url
+
+
+CREATED: list[str] = []
+
+
+def drop_databases(postgres: str) -> None:
+    admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for name in CREATED:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 async def one_configuration(
     name: str,
     *,
@@ -220,9 +252,9 @@ async def one_configuration(
     tmp: Path,
     lost_s: float,
     warm_up: bool,
+    postgres: str | None,
 ) -> Outcome:
-    db_url = f"sqlite:///{tmp / ('wechat-' + name.replace(' ', '-') + '.db')}"
-    upgrade(db_url)
+    db_url = database(name, tmp, postgres)
     fake = FakeWeChat()
     wechat_server, wechat_task = await serve(fake.app, free_port())
     rasa_token = secrets.token_urlsafe(24)
@@ -365,6 +397,12 @@ def main() -> None:
         help="seconds per Rasa turn, slow configuration (below RASA_TIMEOUT, 30 s)",
     )
     parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="run on PostgreSQL: a new database per configuration on this server "
+        "(e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test); default SQLite",
+    )
+    parser.add_argument(
         "--cold", action="store_true", help="no warm-up message: measure from the gateway's start"
     )
     args = parser.parse_args()
@@ -378,7 +416,8 @@ def main() -> None:
         + ("cold gateway (no warm-up)" if args.cold else "after one warm-up message")
     )
     print(
-        f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, SQLite; "
+        f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{'PostgreSQL' if args.postgres else 'SQLite'}; "
         "gateway in its own process, fake WeChat and fake Rasa over HTTP on 127.0.0.1"
     )
     configurations = [("rasa fast", 0.0), (f"rasa slow {args.slow_s:g}s", args.slow_s)]
@@ -397,9 +436,12 @@ def main() -> None:
                         tmp=Path(tmp),
                         lost_s=lost_s,
                         warm_up=not args.cold,
+                        postgres=args.postgres,
                     )
                 )
             )
+    if args.postgres:
+        drop_databases(args.postgres)
     print()
     counts = f"{'configuration':<17}{'sent':>5}{'success':>8}{'non-success':>12}{'replies':>8}"
     counts += f"{'lost':>5}"
