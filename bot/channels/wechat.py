@@ -164,7 +164,7 @@ def _window_opened_by(message: Any) -> bool | None:
 
 def to_inbound(message: Any) -> Inbound | None:
     """A parsed WeChat message (wechatpy) as a platform-neutral one; None for what is
-    answered by nothing (an unsubscribe, a scan)."""
+    answered by nothing (an unsubscribe, a VIEW of a menu link, a reported location)."""
     openid = str(message.source)
     kind: Kind = "text"
     text = ""
