@@ -59,6 +59,7 @@ from wechatpy.exceptions import (  # type: ignore[import-untyped]
 )
 from wechatpy.utils import WeChatSigner  # type: ignore[import-untyped]
 
+from bot.answers.render import to_plain
 from bot.channels import wechat_window
 from bot.channels.background import BackgroundAnswers
 from bot.channels.http_body import read_body
@@ -389,7 +390,9 @@ class WeChatChannel:
         )
 
     async def deliver(self, item: Item) -> DeliveryResult:
-        pieces = split_text(with_choices(item.text, item.buttons))
+        # WeChat shows text as it is: the answers' markup (bold, bullets, links) goes.
+        text = to_plain(item.text)
+        pieces = split_text(with_choices(text, item.buttons))
         if len(pieces) > wechat_window.MESSAGE_QUOTA:
             return Failed(reason=f"{len(pieces)} messages long: more than WeChat's window allows")
         openid = item.recipient
@@ -404,7 +407,7 @@ class WeChatChannel:
             elif item.kind in self.templates:
                 # Outside the window only a template message reaches the user.
                 await self.api.send_template(
-                    openid, self.templates[item.kind], {"first": {"value": item.text}}
+                    openid, self.templates[item.kind], {"first": {"value": text}}
                 )
             else:
                 return Held(reason=why_not)

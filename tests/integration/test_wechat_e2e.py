@@ -155,6 +155,7 @@ async def test_a_follower_in_each_language_gets_the_policy_answer(stack: Stack) 
             (first, *_rest) = await follower.replies(1)
             title = answers["faq_visa_extension"]["title"].strip()
             assert title in first, (lang, first[:200])
+            assert "**" not in first and "\n- " not in first  # plain text, no markup
             assert follower.identity().language == lang
         # A new follower is welcomed in the language WeChat's user info gives, with the
         # help menu as a numbered choice.

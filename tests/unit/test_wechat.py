@@ -258,3 +258,20 @@ async def test_a_voice_message_with_recognition_is_answered_as_text(
     await post(plain, WeChatUser().voice("media-1", recognition="怎么办理签证延期"))
     await plain.fake.wait_for("message/custom/send", 1)
     assert fake_rasa.requests[0]["message"] == "怎么办理签证延期"
+
+
+async def test_the_answers_markup_reaches_wechat_as_plain_text(
+    plain: Rig, fake_rasa: FakeRasa
+) -> None:
+    def marked_up(body: dict) -> httpx.Response:  # type: ignore[type-arg]
+        text = (
+            "**Go at once** to the office.\n- bring your passport\nSee [NIA](https://s.nia.gov.cn)"
+        )
+        return httpx.Response(200, json=[{"recipient_id": body["sender"], "text": text}])
+
+    fake_rasa.handler = marked_up
+    await post(plain, WeChatUser().text("I overstayed"))
+    (sent,) = await plain.fake.wait_for("message/custom/send", 1)
+    assert sent["text"]["content"] == (
+        "Go at once to the office.\n• bring your passport\nSee NIA (https://s.nia.gov.cn)"
+    )
