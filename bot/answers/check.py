@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from babel import Locale, UnknownLocaleError
+from babel.lists import format_list
 
 from bot import texts
 from bot.answers.render import to_html
@@ -101,9 +103,36 @@ def fill_placeholders(text: str, office: dict[str, str | None], lang: str) -> st
         name = match.group(1)
         if name not in office:
             return match.group(0)
-        return office[name] or missing
+        found = office[name]
+        if found and name.endswith(LANGUAGES_SUFFIX):
+            return language_names(found, lang)
+        return found or missing
 
     return PLACEHOLDER.sub(value, text)
+
+
+# An office fact whose name ends so lists languages by their codes ("zh en"): users read
+# their names in their own language, as one list ("Chinese and English", "中文和英文").
+LANGUAGES_SUFFIX = "_languages"
+
+
+def language_names(codes: str, lang: str) -> str:
+    names = []
+    for code in codes.replace(",", " ").split():
+        try:
+            names.append(Locale.parse(code).get_display_name(lang) or code)
+        except (ValueError, UnknownLocaleError):
+            names.append(code)
+    joined = format_list(names, locale=lang)
+    if lang == "es" and len(names) > 1 and _SPANISH_E.match(names[-1]):
+        # Spanish writes "e", not "y", before an "i" sound ("chino e inglés"), as ICU's
+        # list formatter does; CLDR's patterns, which babel uses, cannot say so.
+        head, _, _ = joined.rpartition(" y ")
+        joined = f"{head} e {names[-1]}"
+    return joined
+
+
+_SPANISH_E = re.compile(r"^(?:i|hi(?![aeiouáéíóú]))", re.IGNORECASE)
 
 
 def check_text(
