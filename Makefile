@@ -15,7 +15,7 @@ STAFF_MO := $(STAFF_PO:.po=.mo)
 # pip's optional cache of the Debian/PyPI mirror is fine; no network beyond the registries.
 PIP_FLAGS := --disable-pip-version-check --quiet
 
-.PHONY: setup run test test-fast lint typecheck catalogs extract chat train clean bench browser mutation
+.PHONY: setup run test test-fast lint typecheck catalogs extract chat train clean bench browser proxy cluster mutation
 
 setup: $(VENV)/.stamp $(RASA_VENV)/.stamp catalogs
 
@@ -65,7 +65,19 @@ browser:
 	@test -x /usr/bin/chromium || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: browser tests will be skipped"; }
 	@test -d /usr/share/fonts/opentype/noto || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk >/dev/null) || echo "fonts-noto-cjk not installed: Chinese shows as boxes in screenshots"; }
 
-test: setup browser
+# The reverse proxy of the production topology (`expatbot cluster`, deploy/haproxy.cfg):
+# Debian's HAProxy. Installing needs root and the Debian mirror; without it the cluster
+# tests skip and say why.
+proxy:
+	@command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null) || echo "haproxy not installed: the cluster tests will be skipped"; }
+
+# The production topology on this machine (deploy/): HAProxy in front of replicated
+# gateways, Rasa servers and action servers, a worker; PostgreSQL and Redis from
+# DATABASE_URL and REDIS_URL.
+cluster: setup proxy
+	$(VENV)/bin/expatbot cluster
+
+test: setup browser proxy
 	$(VENV)/bin/pytest -q -ra
 
 # Everything but the integration tests (no Rasa server, no training).

@@ -108,6 +108,10 @@ class Runtime:
             loops.append(self.scheduler.run(self._stop))
         self._tasks = [asyncio.create_task(loop) for loop in loops]
 
+    def loops_running(self) -> bool:
+        """The background loops started and none has ended (a loop ends only on stop)."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
     async def stop(self) -> None:
         self._stop.set()
         if self.telegram is not None:
@@ -213,6 +217,30 @@ def build_runtime(settings: Settings) -> Runtime:
     )
 
 
+def _ping_database(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        session.execute(text("SELECT 1"))
+
+
+async def database_status(sessions: sessionmaker[Session]) -> str:
+    try:
+        # In a thread, with a deadline: a hung database must not hang a health check.
+        await asyncio.wait_for(asyncio.to_thread(_ping_database, sessions), HEALTH_TIMEOUT_S)
+    except Exception:
+        return "unavailable"
+    return "ok"
+
+
+async def readiness(runtime: Runtime) -> Response:
+    """200 while the database answers and the background loops run; 503 saying which not."""
+    parts = {"database": await database_status(runtime.sessions)}
+    parts["background"] = "ok" if runtime.loops_running() else "stopped"
+    ok = all(v == "ok" for v in parts.values())
+    return JSONResponse(
+        {"status": "ok" if ok else "degraded", **parts}, status_code=200 if ok else 503
+    )
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     runtime = build_runtime(settings)
@@ -223,17 +251,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         secure_cookies=settings.environment == "production",
     )
 
-    def ping_database() -> None:
-        with assistant.sessions() as session:
-            session.execute(text("SELECT 1"))
-
-    async def database_status() -> str:
-        try:
-            # In a thread, with a deadline: a hung database must not hang /healthz.
-            await asyncio.wait_for(asyncio.to_thread(ping_database), HEALTH_TIMEOUT_S)
-        except Exception:
-            return "unavailable"
-        return "ok"
+    sessions = runtime.sessions
 
     async def action_server_status() -> str:
         url = f"{settings.action_server_url.rstrip('/')}/health"
@@ -247,7 +265,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def healthz(request: Request) -> Response:
         """200 when every dependency answers; 503 naming the ones that do not."""
         database, rasa_status, actions = await asyncio.gather(
-            database_status(), rasa.check(timeout_s=HEALTH_TIMEOUT_S), action_server_status()
+            database_status(sessions),
+            rasa.check(timeout_s=HEALTH_TIMEOUT_S),
+            action_server_status(),
         )
         parts = {"database": database, "rasa": rasa_status, "action_server": actions}
         ok = all(v == "ok" for v in parts.values())
@@ -271,8 +291,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         secure_cookies=settings.environment == "production",
         long_wait_minutes=settings.handoff_long_wait_minutes,
     )
+
+    async def readyz(request: Request) -> Response:
+        """200 when this gateway can take a message: its database stores it (the proxy's
+        check; Rasa and the action server are behind the proxy and /healthz)."""
+        return await readiness(runtime)
+
     routes = [
         Route("/healthz", healthz),
+        Route("/readyz", readyz),
         *webchat.routes(),
         *asset_routes(),
         *console.routes(),
@@ -282,6 +309,34 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if runtime.telegram is not None and settings.telegram_webhook_secret:
         routes.append(runtime.telegram.webhook_route(settings.telegram_webhook_secret))
     app = Starlette(routes=routes, middleware=SECURITY_MIDDLEWARE, lifespan=lifespan)
+    app.state.runtime = runtime
+    return app
+
+
+def create_worker_app(settings: Settings | None = None) -> Starlette:
+    """The worker (jobs and outbox) as an ASGI app serving only its health, for a
+    deployment whose process manager and proxy check every process over HTTP
+    (`expatbot worker` with WORKER_PORT)."""
+    settings = settings or get_settings()
+    runtime = build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start(serve=False, jobs=True)
+        log.info("worker: jobs %s", ", ".join(j.name for j in runtime.scheduler.jobs))
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    async def health(request: Request) -> Response:
+        return await readiness(runtime)
+
+    app = Starlette(
+        routes=[Route("/healthz", health), Route("/readyz", health)],
+        middleware=SECURITY_MIDDLEWARE,
+        lifespan=lifespan,
+    )
     app.state.runtime = runtime
     return app
 

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     gateway_port: int = Field(default=8080, alias="GATEWAY_PORT")
     rasa_port: int = Field(default=5005, alias="RASA_PORT")
     action_port: int = Field(default=5055, alias="ACTION_PORT")
+    # `expatbot worker` serves its health (and metrics) here when WORKER_PORT is set, so
+    # that a process manager or proxy can check it over HTTP; 0: it serves nothing.
+    worker_host: str = Field(default="127.0.0.1", alias="WORKER_HOST")
+    worker_port: int = Field(default=0, alias="WORKER_PORT")
 
     telegram_bot_token: str = Field(default="", alias="TELEGRAM_BOT_TOKEN")
     # Lets tests point the real python-telegram-bot client at a local fake of the Bot API.

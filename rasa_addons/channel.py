@@ -6,16 +6,33 @@ status. This channel is the same REST protocol (same body, same reply), under
 /webhooks/gateway/, and refuses every request without `Authorization: Bearer <token>`.
 credentials.yml names it and enables no other channel; the token comes from the
 environment (${RASA_TOKEN} there).
+
+Where it differs from `rest`, so that several Rasa servers can share conversations:
+
+- **A failure is an error.** `rest` answers 200 with whatever was collected when
+  handling the message raised (often an empty list). This channel answers 500, so the
+  gateway apologises instead of trusting half a turn.
+- **The tracker store is never silently replaced.** Rasa wraps the configured store in
+  a fail-safe one that, when the database fails, starts the conversation afresh in
+  memory: a link form half filled would be forgotten and the user would never know.
+  Here a tracker-store error fails the turn (500), and the health route answers 503
+  while the store cannot be reached, so the proxy stops sending this server messages.
+- **A message is processed once.** The gateway sends its own id of the message
+  (metadata "message"). When the conversation already holds a user turn with that id
+  (a retry after a gateway died waiting), the replies that followed it are sent again
+  and nothing is recorded a second time.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
+from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.exceptions import RasaException
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -24,6 +41,87 @@ from sanic.response import HTTPResponse
 from rasa_addons.bearer import bearer_matches
 
 log = logging.getLogger(__name__)
+
+# bot/protocol.py's METADATA_MESSAGE (this module runs inside Rasa and imports nothing
+# of the gateway).
+METADATA_MESSAGE = "message"
+# How long the health route waits for the tracker store's database.
+STORE_CHECK_TIMEOUT_S = 1.0
+
+
+class TrackerStoreFailed(RasaException):
+    """The configured tracker store failed; the turn must fail, not go on in memory."""
+
+
+def _refuse_fallback(error: Exception) -> None:
+    raise TrackerStoreFailed(f"tracker store failed: {error.__class__.__name__}") from error
+
+
+def make_strict(agent: Any) -> None:
+    """Make Rasa's fail-safe tracker store raise instead of falling back to memory.
+
+    The agent's store is a FailSafeTrackerStore around the configured one; it calls
+    `_on_tracker_store_error` (when set) instead of logging and falling back. Raising
+    there fails the turn before anything is kept in memory.
+    """
+    store = getattr(agent, "tracker_store", None)
+    if store is not None and hasattr(store, "_on_tracker_store_error"):
+        store._on_tracker_store_error = _refuse_fallback
+
+
+def _primary_store(agent: Any) -> Any:
+    store = getattr(agent, "tracker_store", None)
+    return getattr(store, "_tracker_store", store)
+
+
+def store_kind(agent: Any) -> str:
+    """'sql', 'memory', ... : what the configured (wrapped) tracker store is."""
+    name = type(_primary_store(agent)).__name__
+    return {"SQLTrackerStore": "sql", "InMemoryTrackerStore": "memory"}.get(name, name)
+
+
+def _ping_sql(engine: Any) -> None:
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+
+
+async def store_status(agent: Any) -> str:
+    """'ok' when the tracker store can be used now, else why not."""
+    engine = getattr(_primary_store(agent), "engine", None)
+    if engine is None:  # an in-memory store is always there
+        return "ok"
+    try:
+        await asyncio.wait_for(asyncio.to_thread(_ping_sql, engine), STORE_CHECK_TIMEOUT_S)
+    except Exception as exc:
+        return f"unavailable ({exc.__class__.__name__})"
+    return "ok"
+
+
+async def replay(agent: Any, sender_id: str, message_id: Any) -> list[dict[str, Any]] | None:
+    """The replies that followed the user turn with this message id, or None when the
+    conversation holds no such turn (the message is new)."""
+    tracker = await agent.tracker_store.retrieve(sender_id)
+    if tracker is None:
+        return None
+    events = list(tracker.events)
+    start = None
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if (
+            isinstance(event, UserUttered)
+            and (event.metadata or {}).get(METADATA_MESSAGE) == message_id
+        ):
+            start = index
+            break
+    if start is None:
+        return None
+    collector = CollectingOutputChannel()
+    for event in events[start + 1 :]:
+        if isinstance(event, UserUttered):
+            break
+        if isinstance(event, BotUttered):
+            await collector.send_response(sender_id, {"text": event.text, **(event.data or {})})
+    return collector.messages
 
 
 class GatewayInput(RestInput):
@@ -43,7 +141,7 @@ class GatewayInput(RestInput):
         return cls(token)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        blueprint = super().blueprint(on_new_message)
+        blueprint = Blueprint(f"custom_webhook_{type(self).__name__}", __name__)
 
         # Blueprint middleware runs for this channel's routes only, before the handler.
         @blueprint.middleware("request")
@@ -52,5 +150,51 @@ class GatewayInput(RestInput):
                 return None
             log.warning("refused a request to %s without the gateway's secret", request.path)
             return response.json({"error": "unauthorized"}, status=401)
+
+        @blueprint.route("/", methods=["GET"])
+        async def health(request: Request) -> HTTPResponse:
+            agent = request.app.ctx.agent
+            if agent is None or not agent.is_ready():
+                return response.json({"status": "loading"}, status=503)
+            make_strict(agent)
+            status = await store_status(agent)
+            body = {"status": "ok" if status == "ok" else "degraded"}
+            body |= {"tracker_store": store_kind(agent), "tracker_store_status": status}
+            return response.json(body, status=200 if status == "ok" else 503)
+
+        @blueprint.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            agent = request.app.ctx.agent
+            if agent is None or not agent.is_ready():
+                return response.json({"error": "no model loaded"}, status=503)
+            make_strict(agent)
+            sender_id = await self._extract_sender(request)
+            text = self._extract_message(request)
+            metadata = self.get_metadata(request) or {}
+            message_id = metadata.get(METADATA_MESSAGE) if isinstance(metadata, dict) else None
+            try:
+                if message_id is not None:
+                    replies = await replay(agent, sender_id, message_id)
+                    if replies is not None:
+                        log.info("message %s was processed before: its replies again", message_id)
+                        return response.json(replies)
+                collector = CollectingOutputChannel()
+                await on_new_message(
+                    UserMessage(
+                        text,
+                        collector,
+                        sender_id,
+                        input_channel=self._extract_input_channel(request),
+                        metadata=metadata,
+                    )
+                )
+            except asyncio.CancelledError:
+                log.error("handling a message was cancelled")
+                return response.json({"error": "cancelled"}, status=503)
+            except Exception as exc:
+                # Never the message's text: it is the user's.
+                log.exception("handling a message failed: %s", exc.__class__.__name__)
+                return response.json({"error": exc.__class__.__name__}, status=500)
+            return response.json(collector.messages)
 
         return blueprint

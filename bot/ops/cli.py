@@ -204,6 +204,59 @@ def cmd_run(_args: argparse.Namespace) -> int:
             token_file.unlink(missing_ok=True)
 
 
+def cmd_cluster(_args: argparse.Namespace) -> int:
+    from bot.db import upgrade
+    from bot.nlu.rasa_runtime import ensure_model
+    from bot.ops import cluster
+    from bot.ops.supervisor import supervise
+
+    settings = get_settings()
+    try:
+        topology = cluster.read_topology()
+        file_env = cluster.read_env_file()
+        # Checked before anything starts: a missing proxy or database says so at once.
+        cluster.haproxy_executable()
+        database_url = os.environ.get("DATABASE_URL") or file_env.get("DATABASE_URL", "")
+        redis_url = os.environ.get("REDIS_URL") or file_env.get("REDIS_URL", "")
+        env = dict(file_env) | {"DATABASE_URL": database_url, "REDIS_URL": redis_url}
+        env |= cluster.store_env(database_url, redis_url, env.get("RASA_TRACKER_DB", ""))
+        cluster.check_redis(redis_url)
+    except cluster.ClusterError as exc:
+        say(f"!! {exc}")
+        return 2
+    say(f"database: {database_url.split('@')[-1]}")
+    upgrade(database_url)
+    if settings.environment == "development" and seed_demo_data(database_url):
+        say("database: new, demo chats added (channel 'demo')")
+    if cluster.prepare_databases(env):
+        say(f"Rasa's trackers: database {env['RASA_TRACKER_DB']} created")
+    say("model: checking training data…")
+    model, seconds = ensure_model()
+    say(f"model: {model.name}" + (f" (trained in {seconds:.0f}s)" if seconds else " (unchanged)"))
+    plan = cluster.plan(
+        settings.model_copy(update={"database_url": database_url}),
+        model=model,
+        environ=os.environ,
+        run_dir=settings.var_dir / "cluster" / "run",
+        topology=topology,
+        file_env=file_env,
+    )
+    counts = ", ".join(f"{len(g)} {g[0].name.rsplit(' ', 1)[0]}" for g in plan.groups if g)
+    say(f"topology (deploy/haproxy.cfg): {counts}")
+    started = time.monotonic()
+    try:
+        cluster.start(plan, say=say)
+    except (RuntimeError, KeyboardInterrupt) as exc:
+        say(f"!! {exc}")
+        cluster.stop(plan)
+        return 1
+    say(f"all up in {time.monotonic() - started:.0f}s")
+    say(f"operator: {plan.stats_url} (Authorization: Bearer $METRICS_TOKEN)")
+    say(f"cluster ready: users connect to {plan.users_url}")
+    say("Ctrl-C stops everything.")
+    return supervise(plan.services, say=say)
+
+
 # In development the Rasa server's token is random per `expatbot run`; `expatbot chat`,
 # started in another terminal, finds it here. Only in development (production sets
 # RASA_TOKEN in every process's environment), readable by this user only, removed when
@@ -514,7 +567,21 @@ def cmd_worker(_args: argparse.Namespace) -> int:
 
     current_database()
     say("worker: reminders, staff alerts, the sweeper and the outbox; Ctrl-C stops it")
-    return asyncio.run(run_worker(get_settings()))
+    settings = get_settings()
+    if settings.worker_port:
+        import uvicorn
+
+        from bot.app import create_worker_app
+
+        say(f"worker: health at http://{settings.worker_host}:{settings.worker_port}/healthz")
+        uvicorn.run(
+            create_worker_app(settings),
+            host=settings.worker_host,
+            port=settings.worker_port,
+            log_level="warning",
+        )
+        return 0
+    return asyncio.run(run_worker(settings))
 
 
 def _telegram_bot() -> Any:
@@ -647,6 +714,11 @@ def main(argv: list[str] | None = None) -> int:
         func=cmd_run
     )
     sub.add_parser("gateway", help="run the gateway process alone").set_defaults(func=cmd_gateway)
+    sub.add_parser(
+        "cluster",
+        help="the production topology on this machine (deploy/): a proxy, replicated "
+        "gateways, Rasa and action servers, a worker; DATABASE_URL and REDIS_URL",
+    ).set_defaults(func=cmd_cluster)
     sub.add_parser(
         "worker", help="run the scheduled jobs and the outbox in a process of their own"
     ).set_defaults(func=cmd_worker)

@@ -25,6 +25,14 @@ class Holder:
     command: str
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (the kernel's choice; a race with another
+    process binding it before us is possible but rare on one machine)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
 def port_free(*, host: str, port: int) -> bool:
     """True when a server could listen on host:port now.
 

@@ -277,9 +277,11 @@ def supervise(services: list[Service], *, say: Say, policy: RestartPolicy | None
             signal.signal(sig, handler)
 
 
-def action_service(settings: Settings, *, logs: Path) -> Service:
+def action_service(
+    settings: Settings, *, logs: Path, name: str = "action server", log_name: str = "actions.log"
+) -> Service:
     return Service(
-        "action server",
+        name,
         rasa_runtime.action_server_command(port=settings.action_port),
         f"http://127.0.0.1:{settings.action_port}/health",
         rasa_runtime.action_server_env(action_token=settings.action_server_token)
@@ -291,13 +293,21 @@ def action_service(settings: Settings, *, logs: Path) -> Service:
             # directory as the gateway's, which stores them.
             "EVIDENCE_DIR": str(settings.evidence_dir),
         },
-        logs / "actions.log",
+        logs / log_name,
     )
 
 
-def rasa_service(settings: Settings, *, model: Path, endpoints: Path, logs: Path) -> Service:
+def rasa_service(
+    settings: Settings,
+    *,
+    model: Path,
+    endpoints: Path,
+    logs: Path,
+    name: str = "Rasa server",
+    log_name: str = "rasa.log",
+) -> Service:
     return Service(
-        "Rasa server",
+        name,
         rasa_runtime.rasa_server_command(model=model, port=settings.rasa_port, endpoints=endpoints),
         # /status needs the token, and answers only once the model is loaded.
         f"http://127.0.0.1:{settings.rasa_port}/status?token={settings.rasa_token}",
@@ -308,11 +318,13 @@ def rasa_service(settings: Settings, *, model: Path, endpoints: Path, logs: Path
         # (rasa_addons.words): the same directory as the gateway's, also when the settings
         # were built in code rather than from the environment.
         | {"EXPATBOT_LOCALES": str(settings.locales_dir)},
-        logs / "rasa.log",
+        logs / log_name,
     )
 
 
-def gateway_service(settings: Settings, *, logs: Path) -> Service:
+def gateway_service(
+    settings: Settings, *, logs: Path, name: str = "gateway", log_name: str = "gateway.log"
+) -> Service:
     env = dict(os.environ)
     env.update(
         {
@@ -327,11 +339,11 @@ def gateway_service(settings: Settings, *, logs: Path) -> Service:
     )
     env.pop(rasa_runtime.ACTION_TOKEN_ENV, None)  # the gateway has no use for it
     return Service(
-        "gateway",
+        name,
         [sys.executable, "-m", "bot.ops.cli", "gateway"],
         f"http://{settings.gateway_host}:{settings.gateway_port}/healthz",
         env,
-        logs / "gateway.log",
+        logs / log_name,
         # 503 is the gateway saying a dependency is down: it serves, and says so.
         alive_statuses=frozenset({200, 503}),
     )

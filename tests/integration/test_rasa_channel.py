@@ -1,0 +1,63 @@
+"""The gateway's Rasa channel (rasa_addons/channel.py) under retries: a message id is
+processed once, and a repeat gets the replies recorded the first time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.integration.conftest import Stack
+from tests.integration.test_process_security import user_events
+
+pytestmark = pytest.mark.integration
+
+
+def post(stack: Stack, sender: str, text: str, message_id: int | None) -> httpx.Response:
+    metadata: dict[str, object] = {"language": "en"}
+    if message_id is not None:
+        metadata["message"] = message_id
+    return httpx.post(
+        f"{stack.rasa_url}/webhooks/gateway/webhook",
+        json={"sender": sender, "message": text, "metadata": metadata},
+        headers={"Authorization": f"Bearer {stack.token}"},
+        timeout=60,
+    )
+
+
+def test_a_repeated_message_id_is_answered_again_and_recorded_once(
+    stack: Stack, tmp_path: Path
+) -> None:
+    sender = f"retry-{tmp_path.name}"
+    first = post(stack, sender, "How do I extend my visa?", 9001)
+    second = post(stack, sender, "what are the emergency numbers?", 9002)
+    assert first.status_code == second.status_code == 200
+    # A gateway that died waiting for 9001's answer sends it again (another gateway,
+    # through the proxy): the same replies, and the conversation is not touched.
+    again = post(stack, sender, "How do I extend my visa?", 9001)
+    assert again.status_code == 200
+    assert again.json() == first.json() and first.json() != second.json()
+    assert [e["text"] for e in user_events(stack, sender)] == [
+        "How do I extend my visa?",
+        "what are the emergency numbers?",
+    ]
+
+
+def test_messages_without_an_id_and_new_ids_are_processed(stack: Stack, tmp_path: Path) -> None:
+    sender = f"noid-{tmp_path.name}"
+    for message_id in (None, None, 7):
+        assert post(stack, sender, "hello", message_id).status_code == 200
+    assert len(user_events(stack, sender)) == 3
+
+
+def test_the_channel_health_names_its_tracker_store(stack: Stack) -> None:
+    resp = httpx.get(
+        f"{stack.rasa_url}/webhooks/gateway/",
+        headers={"Authorization": f"Bearer {stack.token}"},
+        timeout=10,
+    )
+    # `expatbot run` keeps one Rasa server's trackers in memory; the cluster's are SQL
+    # (tests/integration/test_cluster.py takes their database away).
+    assert resp.status_code == 200
+    assert resp.json() == {"status": "ok", "tracker_store": "memory", "tracker_store_status": "ok"}
