@@ -16,21 +16,27 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from rasa_sdk import utils
 from rasa_sdk.endpoint import create_app_for_serve, create_argument_parser
 from rasa_sdk.executor import ActionExecutor
 from sanic import response
 
+from bot import metrics
 from rasa_addons.bearer import bearer_matches
 
 TOKEN_ENV = "ACTION_SERVER_TOKEN"
+METRICS_TOKEN_ENV = "METRICS_TOKEN"
 # What the supervisor polls; it says only that the server runs.
 OPEN_PATHS = frozenset({"/health"})
+# Prometheus's door: its own secret (METRICS_TOKEN), not Rasa's.
+METRICS_PATH = "/metrics"
 
 
-def create_app(*, secret: str, actions_package: str = "actions") -> Any:
+def create_app(*, secret: str, actions_package: str = "actions", metrics_token: str = "") -> Any:
     if not secret:
         raise ValueError(f"{TOKEN_ENV} is empty: the action server would be open to anyone")
     executor = ActionExecutor()
@@ -39,13 +45,33 @@ def create_app(*, secret: str, actions_package: str = "actions") -> Any:
     app = create_app_for_serve(executor, cors_origins=None)
 
     async def require_secret(request: Any) -> Any:
-        if request.path in OPEN_PATHS:
+        if request.path in OPEN_PATHS or request.path == METRICS_PATH:
             return None
         if bearer_matches(request.headers.get("Authorization"), secret):
+            request.ctx.started = time.monotonic()
             return None
         return response.json({"error": "unauthorized"}, status=401)
 
+    async def count(request: Any, resp: Any) -> None:
+        started = getattr(request.ctx, "started", None)
+        if started is None or request.path != "/webhook":
+            return
+        try:
+            action = str((request.json or {}).get("next_action") or "unknown")
+        except Exception:
+            action = "unknown"
+        result = "ok" if resp.status < 400 else f"http_{resp.status}"
+        metrics.ACTIONS.labels(action, result).inc()
+        metrics.ACTION_SECONDS.labels(action).observe(time.monotonic() - started)
+
+    async def serve_metrics(request: Any) -> Any:
+        if not metrics.authorised(request.headers.get("Authorization"), metrics_token):
+            return response.text("metrics need Authorization: Bearer <METRICS_TOKEN>\n", 401)
+        return response.raw(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
+
     app.on_request(require_secret)
+    app.on_response(count)
+    app.add_route(serve_metrics, METRICS_PATH, methods=["GET"])
     return app
 
 
@@ -57,7 +83,11 @@ def main(argv: list[str] | None = None) -> None:
     # Logging first, as rasa-sdk does: actions/__init__.py adds its filter to the handlers.
     utils.configure_colored_logging(args.loglevel)
     utils.update_sanic_log_level()
-    app = create_app(secret=secret, actions_package=args.actions or "actions")
+    app = create_app(
+        secret=secret,
+        actions_package=args.actions or "actions",
+        metrics_token=os.environ.get(METRICS_TOKEN_ENV, "").strip(),
+    )
     app.run(
         host=os.environ.get("SANIC_HOST", "127.0.0.1"),
         port=args.port,

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from bot import metrics
 from bot.answers.store import AnswerStore
 from bot.channels import webchat_sessions
 from bot.channels.telegram import ALLOWED_UPDATES, TelegramChannel, build_channel, set_commands
@@ -44,6 +45,7 @@ from bot.jobs.catalogue import default_jobs
 from bot.jobs.scheduler import Scheduler
 from bot.nlu import langid
 from bot.nlu.rasa_runtime import domain_intents
+from bot.ops.state_metrics import read_state
 from bot.pipeline.assistant import Assistant, InboxTiming
 from bot.pipeline.rasa_client import RasaClient
 from bot.settings import Settings, get_settings
@@ -297,9 +299,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         check; Rasa and the action server are behind the proxy and /healthz)."""
         return await readiness(runtime)
 
+    state = metrics.StateCollector(lambda: read_state(runtime.sessions))
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics.route(settings.metrics_token, state)),
         *webchat.routes(),
         *asset_routes(),
         *console.routes(),
@@ -332,8 +336,13 @@ def create_worker_app(settings: Settings | None = None) -> Starlette:
     async def health(request: Request) -> Response:
         return await readiness(runtime)
 
+    state = metrics.StateCollector(lambda: read_state(runtime.sessions))
     app = Starlette(
-        routes=[Route("/healthz", health), Route("/readyz", health)],
+        routes=[
+            Route("/healthz", health),
+            Route("/readyz", health),
+            Route("/metrics", metrics.route(settings.metrics_token, state)),
+        ],
         middleware=SECURITY_MIDDLEWARE,
         lifespan=lifespan,
     )

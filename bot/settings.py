@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     # without it); random per run in development, like RASA_TOKEN.
     action_server_token: str = Field(default="", alias="ACTION_SERVER_TOKEN")
 
+    # What Prometheus sends to read /metrics ("Authorization: Bearer ..."), on every
+    # process that serves it; random per run in development, like RASA_TOKEN.
+    metrics_token: str = Field(default="", alias="METRICS_TOKEN")
+
     gateway_host: str = Field(default="127.0.0.1", alias="GATEWAY_HOST")
     gateway_port: int = Field(default=8080, alias="GATEWAY_PORT")
     rasa_port: int = Field(default=5005, alias="RASA_PORT")
@@ -150,6 +154,8 @@ class Settings(BaseSettings):
                 raise ValueError("RASA_TOKEN must be set to a real secret in production")
             if self.action_server_token.strip().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError("ACTION_SERVER_TOKEN must be set to a real secret in production")
+            if self.metrics_token.strip().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError("METRICS_TOKEN must be set to a real secret in production")
             if self.wechat_enabled:
                 for name in ("wechat_app_secret", "wechat_token"):
                     if getattr(self, name).strip().lower() in PLACEHOLDER_SECRETS:
@@ -165,6 +171,8 @@ class Settings(BaseSettings):
             self.rasa_token = secrets.token_urlsafe(24)
         if self.environment != "production" and not self.action_server_token:
             self.action_server_token = secrets.token_urlsafe(24)
+        if self.environment != "production" and not self.metrics_token:
+            self.metrics_token = secrets.token_urlsafe(24)
         return self
 
 

@@ -38,6 +38,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from rasa_addons import metrics
 from rasa_addons.bearer import bearer_matches
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class TrackerStoreFailed(RasaException):
 
 
 def _refuse_fallback(error: Exception) -> None:
+    metrics.TRACKER_STORE_ERRORS.inc()
     raise TrackerStoreFailed(f"tracker store failed: {error.__class__.__name__}") from error
 
 
@@ -168,33 +170,48 @@ class GatewayInput(RestInput):
             if agent is None or not agent.is_ready():
                 return response.json({"error": "no model loaded"}, status=503)
             make_strict(agent)
-            sender_id = await self._extract_sender(request)
-            text = self._extract_message(request)
-            metadata = self.get_metadata(request) or {}
-            message_id = metadata.get(METADATA_MESSAGE) if isinstance(metadata, dict) else None
-            try:
-                if message_id is not None:
-                    replies = await replay(agent, sender_id, message_id)
-                    if replies is not None:
-                        log.info("message %s was processed before: its replies again", message_id)
-                        return response.json(replies)
-                collector = CollectingOutputChannel()
-                await on_new_message(
-                    UserMessage(
-                        text,
-                        collector,
-                        sender_id,
-                        input_channel=self._extract_input_channel(request),
-                        metadata=metadata,
-                    )
-                )
-            except asyncio.CancelledError:
-                log.error("handling a message was cancelled")
-                return response.json({"error": "cancelled"}, status=503)
-            except Exception as exc:
-                # Never the message's text: it is the user's.
-                log.exception("handling a message failed: %s", exc.__class__.__name__)
-                return response.json({"error": exc.__class__.__name__}, status=500)
-            return response.json(collector.messages)
+            with metrics.TURN_SECONDS.time():
+                status, body = await self._handle(request, on_new_message, agent)
+            return response.json(body, status=status)
 
         return blueprint
+
+    async def _handle(
+        self,
+        request: Request,
+        on_new_message: Callable[[UserMessage], Awaitable[Any]],
+        agent: Any,
+    ) -> tuple[int, Any]:
+        """One message: (HTTP status, body), counted by its result."""
+        sender_id = await self._extract_sender(request)
+        text = self._extract_message(request)
+        metadata = self.get_metadata(request) or {}
+        message_id = metadata.get(METADATA_MESSAGE) if isinstance(metadata, dict) else None
+        try:
+            if message_id is not None:
+                replies = await replay(agent, sender_id, message_id)
+                if replies is not None:
+                    log.info("message %s was processed before: its replies again", message_id)
+                    metrics.TURNS.labels("replayed").inc()
+                    return 200, replies
+            collector = CollectingOutputChannel()
+            await on_new_message(
+                UserMessage(
+                    text,
+                    collector,
+                    sender_id,
+                    input_channel=self._extract_input_channel(request),
+                    metadata=metadata,
+                )
+            )
+        except asyncio.CancelledError:
+            log.error("handling a message was cancelled")
+            metrics.TURNS.labels("cancelled").inc()
+            return 503, {"error": "cancelled"}
+        except Exception as exc:
+            # Never the message's text: it is the user's.
+            log.exception("handling a message failed: %s", exc.__class__.__name__)
+            metrics.TURNS.labels("failed").inc()
+            return 500, {"error": exc.__class__.__name__}
+        metrics.TURNS.labels("ok").inc()
+        return 200, collector.messages

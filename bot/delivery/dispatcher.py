@@ -35,6 +35,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import metrics
 from bot.db import in_transaction
 from bot.db.models import ChatIdentity, utcnow
 from bot.delivery import outbox
@@ -177,7 +178,11 @@ class Dispatcher:
         except Exception as exc:  # a bug or an unforeseen error of the platform's client
             log.exception("outbox row %s: %s deliver raised", item.id, item.channel)
             result = RetryLater(reason=f"{exc.__class__.__name__}")
-        return await in_transaction(self._sessions, lambda s: self._record(s, item, result))
+        outcome = await in_transaction(self._sessions, lambda s: self._record(s, item, result))
+        metrics.DELIVERIES.labels(item.channel, item.kind, outcome).inc()
+        if outcome == "delivered":
+            metrics.REPLIES.labels(item.channel, item.language, "outbox").inc()
+        return outcome
 
     def _record(self, session: Session, item: Item, result: DeliveryResult) -> str:
         now = utcnow()

@@ -194,6 +194,12 @@ def cmd_run(_args: argparse.Namespace) -> int:
     token_file = share_dev_token(settings)
     say(f"web chat: http://{settings.gateway_host}:{settings.gateway_port}/")
     say("terminal chat: .venv/bin/expatbot chat   (in another terminal)")
+    metrics_file = share_metrics_token(settings)
+    where = f"the token in {metrics_file}" if metrics_file else "$METRICS_TOKEN"
+    say(
+        f"metrics: http://{settings.gateway_host}:{settings.gateway_port}/metrics "
+        f"(Authorization: Bearer {where})"
+    )
     if settings.telegram_bot_token:
         say("Telegram: polling with TELEGRAM_BOT_TOKEN")
     say("Ctrl-C stops everything.")
@@ -233,11 +239,12 @@ def cmd_cluster(_args: argparse.Namespace) -> int:
     say("model: checking training data…")
     model, seconds = ensure_model()
     say(f"model: {model.name}" + (f" (trained in {seconds:.0f}s)" if seconds else " (unchanged)"))
+    run_dir = settings.var_dir / "cluster"
     plan = cluster.plan(
         settings.model_copy(update={"database_url": database_url}),
         model=model,
         environ=os.environ,
-        run_dir=settings.var_dir / "cluster" / "run",
+        run_dir=run_dir / "run",
         topology=topology,
         file_env=file_env,
     )
@@ -251,7 +258,9 @@ def cmd_cluster(_args: argparse.Namespace) -> int:
         cluster.stop(plan)
         return 1
     say(f"all up in {time.monotonic() - started:.0f}s")
-    say(f"operator: {plan.stats_url} (Authorization: Bearer $METRICS_TOKEN)")
+    token_file = share_metrics_token(settings.model_copy(update={"var_dir": run_dir}))
+    where = f"the token in {token_file}" if token_file else "$METRICS_TOKEN"
+    say(f"operator: {plan.stats_url} and /metrics of every process (Authorization: Bearer {where})")
     say(f"cluster ready: users connect to {plan.users_url}")
     say("Ctrl-C stops everything.")
     return supervise(plan.services, say=say)
@@ -272,6 +281,19 @@ def share_dev_token(settings: Any) -> Path | None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(settings.rasa_token)
+    return path
+
+
+def share_metrics_token(settings: Any) -> Path | None:
+    """Development without METRICS_TOKEN: the run's random one, for the operator to
+    read (this user only). None when the environment set it."""
+    if settings.environment != "development" or os.environ.get("METRICS_TOKEN"):
+        return None
+    path = Path(settings.var_dir) / "run" / "metrics-token"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(settings.metrics_token)
     return path
 
 

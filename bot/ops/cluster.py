@@ -25,7 +25,6 @@ import csv
 import io
 import os
 import re
-import secrets
 import shutil
 import sys
 import time
@@ -172,7 +171,7 @@ def plan(
             raise ClusterError(f"{name} is not set: the cluster runs on PostgreSQL and Redis")
         env[name] = value
     env |= store_env(env["DATABASE_URL"], env["REDIS_URL"], env.get("RASA_TRACKER_DB", ""))
-    env.setdefault("METRICS_TOKEN", environ.get("METRICS_TOKEN") or secrets.token_urlsafe(24))
+    env["METRICS_TOKEN"] = environ.get("METRICS_TOKEN") or settings.metrics_token
     env["RASA_TOKEN"], env["ACTION_SERVER_TOKEN"] = (
         settings.rasa_token,
         settings.action_server_token,

@@ -289,6 +289,7 @@ def action_service(
             "DATABASE_URL": settings.database_url,
             "EXPATBOT_LOCALES": str(settings.locales_dir),
             "REGISTRY_HASH_KEY": settings.registry_hash_key,
+            "METRICS_TOKEN": settings.metrics_token,
             # A cancelled complaint's files are deleted by the action server: the same
             # directory as the gateway's, which stores them.
             "EVIDENCE_DIR": str(settings.evidence_dir),
@@ -317,7 +318,7 @@ def rasa_service(
         # The entity extractor reads month names from locales/<lang>/words.yml
         # (rasa_addons.words): the same directory as the gateway's, also when the settings
         # were built in code rather than from the environment.
-        | {"EXPATBOT_LOCALES": str(settings.locales_dir)},
+        | {"EXPATBOT_LOCALES": str(settings.locales_dir), "METRICS_TOKEN": settings.metrics_token},
         logs / log_name,
     )
 
@@ -329,6 +330,7 @@ def gateway_service(
     env.update(
         {
             "RASA_TOKEN": settings.rasa_token,
+            "METRICS_TOKEN": settings.metrics_token,
             "RASA_URL": f"http://127.0.0.1:{settings.rasa_port}",
             "ACTION_SERVER_URL": f"http://127.0.0.1:{settings.action_port}",
             "DATABASE_URL": settings.database_url,

@@ -34,7 +34,7 @@ from typing import TypeVar
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import texts
+from bot import metrics, texts
 from bot.answers.store import AnswerStore
 from bot.answers.ui import say
 from bot.db import conversations, in_transaction
@@ -100,6 +100,9 @@ class Step:
 
     following: Pending | None
     enqueued: bool
+    # The stored outcome (status, language) and how many replies went out with it:
+    # counted for /metrics once the transaction committed. None: nothing was stored.
+    handled: tuple[str, str, int] | None = None
 
 
 class Assistant:
@@ -172,6 +175,8 @@ class Assistant:
 
         try:
             receipt, first = await self._db(store_and_lease)
+            if not receipt.duplicate:
+                metrics.MESSAGES_RECEIVED.labels(inbound.channel).inc()
         except SQLAlchemyError:
             # Not stored: say so, rather than promise an answer to a message we do not have.
             log.exception("database failure while storing a %s message", inbound.channel)
@@ -190,11 +195,14 @@ class Assistant:
         """Store the message, to be answered through the outbox (``answer_later``).
         Raises the database's error: the channel must not acknowledge the message then,
         so that the platform delivers it again."""
-        return await self._db(
+        receipt = await self._db(
             lambda session: inbox.store_inbound(
                 session, inbound=inbound, key=self._key, reply_later=True
             )
         )
+        if not receipt.duplicate:
+            metrics.MESSAGES_RECEIVED.labels(inbound.channel).inc()
+        return receipt
 
     async def answer_later(self, receipt: Receipt) -> None:
         """Answer an accepted message (or make sure its chat's holder does)."""
@@ -273,6 +281,8 @@ class Assistant:
                     return self._finish(session, p, o, owner, stop=stop)
 
                 step = await self._db(finish)
+                if step.handled is not None:
+                    _count(current, step, reply_later=current.reply_later)
                 pending = step.following
                 self._notify(identity_id)
                 if step.enqueued:
@@ -393,7 +403,11 @@ class Assistant:
         following = None if stop else inbox.next_pending(session, identity_id=identity_id)
         if following is None:
             inbox.release_lease(session, identity_id=identity_id, owner=owner)
-        return Step(following, enqueued)
+        handled = None
+        if conversation_id is not None:
+            language = outcome.language or identity.language or DEFAULT_LANGUAGE
+            handled = (outcome.status, language, len(replies))
+        return Step(following, enqueued, handled)
 
     def _handoff(
         self, session: Session, identity: ChatIdentity, outcome: Outcome
@@ -490,6 +504,16 @@ class Assistant:
         self._results[message_id] = (status, replies)
         while len(self._results) > 512:  # results no one in this process waited for
             self._results.popitem(last=False)
+
+
+def _count(pending: Pending, step: Step, *, reply_later: bool) -> None:
+    assert step.handled is not None
+    status, language, replies = step.handled
+    metrics.MESSAGES_HANDLED.labels(pending.channel, language, status).inc()
+    waited = (utcnow() - pending.created_at).total_seconds()
+    metrics.REPLY_SECONDS.labels(pending.channel).observe(max(0.0, waited))
+    if replies and not reply_later:
+        metrics.REPLIES.labels(pending.channel, language, "direct").inc(replies)
 
 
 def _owner() -> str:

@@ -39,6 +39,7 @@ class Stack:
     rasa: Service
     actions: Service
     action_token: str
+    metrics_token: str = "integration-metrics-token"
 
 
 def start_and_wait(service: Service, timeout: float = 240) -> None:
@@ -76,6 +77,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ACTION_PORT=free_port(),
         RASA_TOKEN=token,
         ACTION_SERVER_TOKEN=action_token,
+        METRICS_TOKEN=Stack.metrics_token,
         REGISTRY_HASH_KEY=get_settings().registry_hash_key,
     )
     services = {s.name: s for s in build_services(settings, model, run_dir=tmp / "var" / "run")}

@@ -61,3 +61,22 @@ def test_the_channel_health_names_its_tracker_store(stack: Stack) -> None:
     # (tests/integration/test_cluster.py takes their database away).
     assert resp.status_code == 200
     assert resp.json() == {"status": "ok", "tracker_store": "memory", "tracker_store_status": "ok"}
+
+
+@pytest.mark.parametrize("server", ["rasa", "actions"])
+def test_rasa_and_the_action_server_serve_metrics_behind_their_token(
+    stack: Stack, tmp_path: Path, server: str
+) -> None:
+    post(stack, f"metrics-{tmp_path.name}", "How do I extend my visa?", 4242)
+    url = (stack.rasa_url if server == "rasa" else stack.action_url) + "/metrics"
+    for headers in ({}, {"Authorization": f"Bearer {stack.token}"}):
+        # Neither no secret nor another door's secret opens it.
+        assert httpx.get(url, headers=headers, timeout=10).status_code == 401
+    resp = httpx.get(url, headers={"Authorization": f"Bearer {stack.metrics_token}"}, timeout=10)
+    assert resp.status_code == 200
+    if server == "rasa":
+        assert 'expatbot_rasa_turns_total{result="ok"}' in resp.text
+        assert "expatbot_rasa_turn_seconds_bucket" in resp.text
+    else:
+        assert 'expatbot_actions_total{action="action_answer_faq",result="ok"}' in resp.text
+        assert "expatbot_action_seconds_bucket" in resp.text

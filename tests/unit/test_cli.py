@@ -206,6 +206,7 @@ def test_the_terminal_chat_finds_the_token_of_a_running_expatbot_run(
         EXPATBOT_ENV="production",
         RASA_TOKEN="r" * 24,
         ACTION_SERVER_TOKEN="a" * 24,
+        METRICS_TOKEN="m" * 24,
         REGISTRY_HASH_KEY="k" * 24,
         EXPATBOT_VAR=str(tmp_path / "prod"),
     )

@@ -570,6 +570,7 @@ async def test_in_production_the_gateway_sets_the_session_cookie_secure(
         RASA_URL="http://127.0.0.1:9",
         RASA_TOKEN="r" * 32,
         ACTION_SERVER_TOKEN="a" * 32,
+        METRICS_TOKEN="m" * 32,
         REGISTRY_HASH_KEY="k" * 32,
         STAFF_LANGUAGE="en",
     )

@@ -91,6 +91,18 @@ def test_production_refuses_a_placeholder_action_server_token(placeholder: str) 
         )
 
 
+@pytest.mark.parametrize("placeholder", ["", "changeme", " Token "])
+def test_production_refuses_a_placeholder_metrics_token(placeholder: str) -> None:
+    with pytest.raises(ValueError, match="METRICS_TOKEN"):
+        Settings(
+            EXPATBOT_ENV="production",
+            RASA_TOKEN="a-real-rasa-token-0123",
+            ACTION_SERVER_TOKEN="a-real-action-token-0123",
+            METRICS_TOKEN=placeholder,
+            REGISTRY_HASH_KEY="a-real-registry-key-0123",
+        )
+
+
 def test_development_gets_random_distinct_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RASA_TOKEN", raising=False)
     monkeypatch.delenv("ACTION_SERVER_TOKEN", raising=False)

@@ -169,6 +169,7 @@ def test_the_webhook_secret_must_be_one_telegram_accepts() -> None:
             EXPATBOT_ENV="production",
             RASA_TOKEN="r" * 20,
             ACTION_SERVER_TOKEN="a" * 20,
+            METRICS_TOKEN="m" * 20,
             REGISTRY_HASH_KEY="k" * 20,
             TELEGRAM_WEBHOOK_SECRET="short",
         )

@@ -11,9 +11,9 @@ import logging
 
 from babel.numbers import format_decimal
 
-from bot import texts
+from bot import metrics, texts
 from bot.answers.ui import say
-from bot.errors import AssistantUnavailable
+from bot.errors import AssistantUnavailable, NoReply
 from bot.i18n import gettext
 from bot.messages import Button
 from bot.pipeline.rasa_client import RasaClient
@@ -68,6 +68,8 @@ class AskRasa:
             )
         except AssistantUnavailable as exc:
             log.warning("message %s unanswered: %s", turn.message_id, exc)
+            kind = "no_reply" if isinstance(exc, NoReply) else "unavailable"
+            metrics.RASA_ERRORS.labels(kind).inc()
             person = (Button(gettext(lang, texts.TALK_TO_A_PERSON), HUMAN_PAYLOAD),)
             return Outcome(
                 "failed",
