@@ -38,6 +38,7 @@ from bot.channels.webchat_assets import asset_routes
 from bot.channels.wechat import WeChatChannel
 from bot.channels.wechat_api import WeChatApi
 from bot.db import make_engine, make_sessionmaker
+from bot.db.gauges import read_state
 from bot.delivery.channel import PushChannel
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.mailbox import Mailbox
@@ -45,7 +46,6 @@ from bot.jobs.catalogue import default_jobs
 from bot.jobs.scheduler import Scheduler
 from bot.nlu import langid
 from bot.nlu.rasa_runtime import domain_intents
-from bot.ops.state_metrics import read_state
 from bot.pipeline.assistant import Assistant, InboxTiming
 from bot.pipeline.rasa_client import RasaClient
 from bot.settings import Settings, get_settings

@@ -16,7 +16,7 @@ from bot.settings import PROJECT_ROOT
 ROOTS = ("bot", "actions", "rasa_addons")
 # Low to high: a package may import its own layer's package and the layers below.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("rasa_addons", "bot.protocol", "bot.settings", "bot.errors", "bot.texts"),
+    ("rasa_addons", "bot.protocol", "bot.settings", "bot.errors", "bot.texts", "bot.metrics"),
     ("bot.messages", "bot.i18n", "bot.db"),
     ("bot.answers", "bot.records", "bot.nlu", "bot.delivery", "bot.logging_setup"),
     ("bot.handoff",),
