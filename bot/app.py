@@ -47,6 +47,7 @@ from bot.jobs.scheduler import Scheduler
 from bot.nlu import langid
 from bot.nlu.rasa_runtime import domain_intents
 from bot.pipeline.assistant import Assistant, InboxTiming
+from bot.pipeline.flood import FloodGuard
 from bot.pipeline.rasa_client import RasaClient
 from bot.settings import Settings, get_settings
 from bot.staff.console.pages import Console
@@ -154,6 +155,7 @@ def build_assistant(
         ),
         on_outbox=on_outbox,
         minutes_per_chat=settings.handoff_minutes_per_chat,
+        flood=FloodGuard(settings.redis_url, limits=settings.flood_limits),
     )
     return assistant, rasa, engine
 

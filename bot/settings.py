@@ -117,6 +117,13 @@ class Settings(BaseSettings):
     ticket_targets_file: Path | None = Field(default=None, alias="TICKET_TARGETS")
 
     max_message_chars: int = Field(default=2000, alias="MAX_MESSAGE_CHARS")
+    # Short-lived state shared by every process of a deployment (the chats' flood
+    # counters); empty: each process keeps its own in memory (the one-process default).
+    redis_url: str = Field(default="", alias="REDIS_URL")
+    # How fast one chat may write (the `limits` library's notation, ";" between limits;
+    # empty: bot.pipeline.flood's "10 per 10 seconds; 40 per minute"); beyond, it is told
+    # once to slow down and its messages do not reach Rasa.
+    flood_limits: str = Field(default="", alias="FLOOD_LIMITS")
     # Key of the hashes under which card and passport numbers are stored (bot.records.registry).
     # The development default is public and fixed so that demo data stays linkable.
     registry_hash_key: str = Field(default=DEV_REGISTRY_KEY, alias="REGISTRY_HASH_KEY")

@@ -61,6 +61,11 @@ TOO_LONG = N_(
     "Your message is very long. I have read the first %(limit)s characters; please send one "
     "question at a time."
 )
+# A chat sending more messages than a person can type (bot.pipeline.flood).
+SLOW_DOWN = N_(
+    "You are sending messages faster than I can read them. Please wait a few seconds, then "
+    "send your question again in one message."
+)
 NO_WORDS = N_("Please write your question in words: I cannot understand only symbols or emoji.")
 # A message that is only a number ("123") when no question asked for one.
 ONLY_A_NUMBER = N_(

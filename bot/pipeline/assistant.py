@@ -47,6 +47,7 @@ from bot.messages import Attachment, Button, Fetcher, Inbound, Outbound
 from bot.nlu.sanitize import clean
 from bot.pipeline import inbox
 from bot.pipeline.chain import build_chain
+from bot.pipeline.flood import FloodGuard
 from bot.pipeline.inbox import FINAL, Pending, Receipt
 from bot.pipeline.rasa_client import RasaClient
 from bot.pipeline.turn import Outcome, Turn
@@ -118,6 +119,7 @@ class Assistant:
         timing: InboxTiming | None = None,
         on_outbox: Callable[[], None] | None = None,
         minutes_per_chat: float = 5.0,
+        flood: FloodGuard | None = None,
     ) -> None:
         self.sessions = sessions
         # With the registry's key, card and passport numbers and dates of birth are
@@ -134,6 +136,7 @@ class Assistant:
             intents=intents,
             answers=answers,
             max_chars=max_message_chars,
+            flood=flood,
         )
         self.timing = timing or InboxTiming()
         # How long staff take per waiting chat, before there is any history to go by.

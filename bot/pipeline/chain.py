@@ -4,7 +4,9 @@ Before the chain a message is stored and de-duplicated, and the chat's lease is 
 (bot.pipeline.inbox). Then each handler in turn may answer it; the first that does ends
 the chain. The order is the behaviour, so each rule has a test (tests/unit/test_chain.py):
 
-0. on a channel without buttons (WeChat), a numbered choice ("2") becomes the button it
+0. a chat writing faster than a person can (bot.pipeline.flood: more than 10 messages in
+   10 s) is told once to slow down, and its messages are rejected without reaching Rasa;
+   on a channel without buttons (WeChat), a numbered choice ("2") becomes the button it
    stands for (it answers nothing itself);
 1. button payloads the gateway answers: a language choice, a vote, the officer's view,
    the rating of a person's help;
@@ -33,11 +35,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.answers.store import AnswerStore
 from bot.messages import Fetcher
+from bot.pipeline.flood import FloodGuard
 from bot.pipeline.handlers.account import AccountCommands
 from bot.pipeline.handlers.bare_number import BareNumber
 from bot.pipeline.handlers.choices import NumberedChoice
 from bot.pipeline.handlers.empty import EmptyMessage
 from bot.pipeline.handlers.evidence import Evidence
+from bot.pipeline.handlers.flood import Flood
 from bot.pipeline.handlers.handoff import EndHandoff, HandoffRequest
 from bot.pipeline.handlers.language import DecideLanguage
 from bot.pipeline.handlers.language_choice import LanguageChoice
@@ -60,12 +64,14 @@ def build_chain(
     answers: AnswerStore | None,
     max_chars: int,
     fetchers: Mapping[str, Fetcher] | None = None,
+    flood: FloodGuard | None = None,
 ) -> tuple[tuple[Handler, ...], AskRasa]:
     """The handlers in order, and the last one, which always answers. ``fetchers``: how
     each channel hands over a file's bytes (the composition root fills it as it builds
-    the channels)."""
+    the channels). ``flood``: None, no limit (tests that build an assistant by hand)."""
     return (
         (
+            *((Flood(flood),) if flood is not None else ()),
             NumberedChoice(sessions),
             LanguageChoice(),
             Votes(sessions),

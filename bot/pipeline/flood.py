@@ -1,0 +1,66 @@
+"""How fast one chat may write: a person types a few messages in ten seconds; a script
+or a stuck key sends a hundred. Beyond the limit a chat is told once to slow down, and
+its messages are stored and rejected without reaching Rasa, so that one chat cannot slow
+everyone else's answers.
+
+The `limits` library's moving window, in Redis when REDIS_URL is set (every gateway of a
+deployment counts the same chat together), else in this process's memory (the
+one-process default). When Redis is unreachable the guard lets messages through and says
+so in the log: a broken counter must not silence users.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from enum import Enum
+
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+log = logging.getLogger(__name__)
+
+# About two messages a second at most, sustained for ten seconds, and fewer over a
+# minute. A Telegram album of ten photos (a complaint's evidence) still fits.
+DEFAULT_LIMITS = "10 per 10 seconds; 40 per minute"
+# One "slow down" per chat in this window; the chat's other rejected messages get none.
+NOTICE = "1 per 30 seconds"
+# How often a Redis failure is logged (it is retried on every message).
+LOG_EVERY_S = 60.0
+
+
+class Verdict(Enum):
+    OK = "ok"
+    NOTICE = "notice"  # over the limit: tell the user to slow down
+    SILENT = "silent"  # over the limit, and told already
+
+
+class FloodGuard:
+    def __init__(self, redis_url: str = "", *, limits: str = DEFAULT_LIMITS) -> None:
+        storage: Storage
+        if redis_url:
+            # limits' own scheme for its asyncio Redis storage, with redis-py underneath.
+            uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
+            storage = RedisStorage(uri, implementation="redispy", key_prefix="expatbot-flood")
+        else:
+            storage = MemoryStorage()
+        self._limiter = MovingWindowRateLimiter(storage)
+        self._limits: list[RateLimitItem] = parse_many(limits or DEFAULT_LIMITS)
+        self._notice: RateLimitItem = parse_many(NOTICE)[0]
+        self._last_error_log = 0.0
+
+    async def check(self, chat: int) -> Verdict:
+        key = str(chat)
+        try:
+            allowed = [await self._limiter.hit(item, "chat", key) for item in self._limits]
+            if all(allowed):
+                return Verdict.OK
+            first = await self._limiter.hit(self._notice, "notice", key)
+        except Exception as exc:
+            now = time.monotonic()
+            if now - self._last_error_log > LOG_EVERY_S:
+                self._last_error_log = now
+                log.warning("flood guard unavailable (%s): not limiting", exc.__class__.__name__)
+            return Verdict.OK
+        return Verdict.NOTICE if first else Verdict.SILENT

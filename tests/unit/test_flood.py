@@ -1,0 +1,108 @@
+"""One chat sending a hundred messages at once is told once to slow down; its messages
+are stored and end `rejected` without reaching Rasa, and the other chats are answered as
+usual. The counters live in Redis when REDIS_URL is set (every gateway counts together)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot import texts
+from bot.db.models import Message
+from bot.messages import Inbound
+from bot.nlu.rasa_runtime import domain_intents
+from bot.pipeline.assistant import Assistant
+from bot.pipeline.flood import FloodGuard, Verdict
+from bot.pipeline.rasa_client import RasaClient
+from tests.conftest import POSTGRES_EXPECTED, FakeRasa
+from tests.helpers import REGISTRY_KEY, new_id
+
+REDIS_URL = os.environ.get("EXPATBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
+
+
+def redis_or_skip() -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        reason = f"Redis not reachable at {REDIS_URL}: {exc}"
+        if POSTGRES_EXPECTED:  # CI: the machine's services are expected up
+            pytest.fail(reason)
+        pytest.skip(reason)
+    finally:
+        client.close()
+
+
+async def test_ten_in_ten_seconds_then_one_notice_then_silence() -> None:
+    guard = FloodGuard()
+    verdicts = [await guard.check(1) for _ in range(13)]
+    assert verdicts[:10] == [Verdict.OK] * 10
+    assert verdicts[10:] == [Verdict.NOTICE, Verdict.SILENT, Verdict.SILENT]
+    assert await guard.check(2) is Verdict.OK  # another chat is not counted with it
+
+
+async def test_the_limit_is_configurable() -> None:
+    guard = FloodGuard(limits="2 per second")
+    assert [await guard.check(7) for _ in range(3)] == [Verdict.OK, Verdict.OK, Verdict.NOTICE]
+
+
+async def test_two_gateways_count_one_chat_together_in_redis() -> None:
+    redis_or_skip()
+    chat = time.time_ns()  # a key no earlier run used
+    first, second = FloodGuard(REDIS_URL), FloodGuard(REDIS_URL)
+    verdicts = [await (first if i % 2 else second).check(chat) for i in range(12)]
+    assert verdicts[:10] == [Verdict.OK] * 10
+    assert verdicts[10:] == [Verdict.NOTICE, Verdict.SILENT]
+
+
+async def test_redis_down_lets_messages_through_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    guard = FloodGuard("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    with caplog.at_level(logging.WARNING, logger="bot.pipeline.flood"):
+        verdicts = [await guard.check(3) for _ in range(15)]
+    assert verdicts == [Verdict.OK] * 15
+    warnings = [r for r in caplog.records if "flood guard unavailable" in r.getMessage()]
+    assert len(warnings) == 1  # once a minute, not once a message
+
+
+async def test_a_hundred_messages_at_once_do_not_reach_rasa_and_others_are_answered(
+    sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    assistant = Assistant(
+        sessions=sessions,
+        rasa=RasaClient("http://rasa.test", transport=fake_rasa.transport()),
+        intents=domain_intents(),
+        registry_key=REGISTRY_KEY,
+        flood=FloodGuard(),
+    )
+
+    def message(user: str, text: str) -> Inbound:
+        return Inbound(channel="telegram", external_id=user, message_id=new_id(), text=text)
+
+    flood = [assistant.receive(message("flooder", f"spam {i}")) for i in range(100)]
+    others = [assistant.receive(message(f"user-{i}", "How do I extend my visa?")) for i in range(5)]
+    results = await asyncio.gather(*flood, *others)
+    flooded, answered = results[:100], results[100:]
+    # The others: answered by Rasa, each.
+    assert [r.status for r in answered] == ["answered"] * 5
+    # The flooder: ten reached Rasa, the rest were rejected, and one was told why.
+    statuses = sorted(r.status for r in flooded)
+    assert statuses.count("answered") == 10 and statuses.count("rejected") == 90
+    notices = [r for r in flooded if r.replies and texts.SLOW_DOWN in r.replies[0].text]
+    assert len(notices) == 1
+    assert notices[0].replies[0].text.startswith("You are sending messages faster")
+    to_rasa = [b["message"] for b in fake_rasa.requests]
+    assert sum(t.startswith("spam") for t in to_rasa) == 10 and len(to_rasa) == 15
+    # Nothing lost: every message is stored, in a final state.
+    with sessions() as session:
+        stored = session.scalars(select(Message.status).where(Message.direction == "in")).all()
+    assert len(stored) == 105 and "received" not in stored
