@@ -228,7 +228,8 @@ def plan(
                 "REDIS_PASSWORD",
             )
         }
-        service.env |= {k: env[k] for k in ("SQL_POOL_SIZE", "SQL_MAX_OVERFLOW") if env.get(k)}
+        tuning = ("SQL_POOL_SIZE", "SQL_MAX_OVERFLOW", "TICKET_LOCK_LIFETIME")
+        service.env |= {k: env[k] for k in tuning if env.get(k)}
         rasa.append(service)
     behind_proxy = {
         "RASA_URL": f"http://{env['RASA_PROXY_ADDR']}",

@@ -130,7 +130,7 @@ def test_the_plan_wires_every_process_through_the_proxy(tmp_path: Path) -> None:
     rasa = by_name["Rasa server 2"]
     assert rasa.env["ACTIONS_PROXY_ADDR"] == "127.0.0.1:18054"
     assert rasa.env["RASA_TRACKER_DB"] == "expatbot_rasa"
-    assert rasa.env["SQL_POOL_SIZE"] == "3"
+    assert rasa.env["SQL_POOL_SIZE"] == "3" and rasa.env["TICKET_LOCK_LIFETIME"] == "25"
     assert str(cluster.RASA_ENDPOINTS) in rasa.command
     # Every replica has its own port; the proxy is told each one.
     proxy_env = by_name["proxy"].env
