@@ -9,9 +9,10 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db import transaction
 from bot.db.models import JobRun
 from bot.jobs.catalogue import REMINDER_TIME, default_jobs
-from bot.jobs.scheduler import SERVICE_TZ, Job, Scheduler
+from bot.jobs.scheduler import SERVICE_TZ, Job, Scheduler, claim
 from bot.pipeline.assistant import Assistant
 from bot.settings import Settings
 
@@ -84,6 +85,43 @@ async def test_a_failing_job_is_released_and_runs_when_next_due(
         assert row is not None and row.lease_owner is None and row.last_finished_at is not None
     await scheduler.run_due(at(12) + dt.timedelta(seconds=16))
     assert calls == 2
+
+
+async def test_a_job_abandoned_by_a_dead_process_runs_again_the_same_day(
+    sessions: sessionmaker[Session],
+) -> None:
+    runs: list[str] = []
+
+    async def work() -> None:
+        runs.append("ran")
+
+    job = Job("reminders", work, daily_at=REMINDER_TIME)
+    # Process A wins the 9:30 run and dies in it: the lease is never renewed nor freed.
+    with transaction(sessions) as session:
+        assert claim(session, job, owner="dead-process", now=at(9, 30))
+    survivor = Scheduler(sessions, [job])
+    assert await survivor.run_due(at(9, 30) + dt.timedelta(seconds=30)) == []  # still leased
+    assert await survivor.run_due(at(9, 32)) == ["reminders"]  # the lease ran out
+    assert runs == ["ran"]
+    assert await survivor.run_due(at(9, 40)) == []  # finished this time: not again today
+
+
+async def test_a_running_job_renews_its_lease_so_no_one_else_starts_it(
+    sessions: sessionmaker[Session],
+) -> None:
+    runs: list[str] = []
+
+    async def slow() -> None:
+        runs.append("ran")
+        await asyncio.sleep(1.0)  # three times its lease
+
+    job = Job("reminders", slow, every=dt.timedelta(hours=1), lease=dt.timedelta(seconds=0.3))
+    a, b = Scheduler(sessions, [job]), Scheduler(sessions, [job])
+    running = asyncio.create_task(a.run_due())
+    await asyncio.sleep(0.6)
+    assert await b.run_due() == []  # the lease was renewed meanwhile
+    assert await running == ["reminders"]
+    assert await b.run_due() == [] and runs == ["ran"]
 
 
 def test_the_default_jobs(assistant: Assistant) -> None:
