@@ -99,11 +99,17 @@ class RasaClient:
         metadata: dict[str, str | int] = {METADATA_LANGUAGE: language, METADATA_CHANNEL: channel}
         if message_id is not None:
             metadata[METADATA_MESSAGE] = message_id
+        payload = {"sender": sender, "message": text, "metadata": metadata}
         try:
-            resp = await self._client.post(
-                WEBHOOK_PATH,
-                json={"sender": sender, "message": text, "metadata": metadata},
-            )
+            try:
+                resp = await self._client.post(WEBHOOK_PATH, json=payload)
+            except httpx.RemoteProtocolError:
+                # The connection closed without an answer: a kept-alive connection the
+                # other end (a proxy whose server died) dropped. Sent once more on a new
+                # one: the channel answers a message id it has seen with its recorded
+                # replies (rasa_addons/channel.py), so the turn is never doubled.
+                log.info("Rasa's connection closed without an answer; sending again")
+                resp = await self._client.post(WEBHOOK_PATH, json=payload)
         except httpx.HTTPError as exc:
             raise RasaUnavailable(f"Rasa server unreachable: {exc.__class__.__name__}") from exc
         if resp.status_code == 401:

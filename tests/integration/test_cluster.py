@@ -12,15 +12,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
@@ -29,23 +24,19 @@ from sqlalchemy import create_engine, select, text
 from bot import texts
 from bot.db import make_engine, make_sessionmaker
 from bot.db.models import Message
-from bot.ops import ports
-from bot.ops.cluster import haproxy_executable, proxy_servers
 from bot.records.registry.demo import demo_identity
-from bot.settings import PROJECT_ROOT
-from tests.conftest import POSTGRES_EXPECTED, POSTGRES_URL, _postgres_reachable
+from tests.cluster_rig import (
+    METRICS_TOKEN,
+    Cluster,
+    need_haproxy,
+    running_cluster,
+    skip_or_fail,
+)
+from tests.conftest import POSTGRES_URL, _postgres_reachable
 
 pytestmark = pytest.mark.integration
 
 REDIS_URL = os.environ.get("EXPATBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
-READY = "cluster ready: users connect to "
-METRICS_TOKEN = "cluster-test-metrics-token"
-
-
-def _skip_or_fail(reason: str) -> None:
-    if POSTGRES_EXPECTED:
-        pytest.fail(f"{reason} (expected here: CI)")
-    pytest.skip(reason)
 
 
 def _redis_unreachable() -> str | None:
@@ -61,129 +52,45 @@ def _redis_unreachable() -> str | None:
         client.close()
 
 
-@dataclass
-class Cluster:
-    url: str
-    stats: str
-    database_url: str
-    tracker_db: str
-    addrs: dict[str, str]
-    logs: Path
-    process: subprocess.Popen[str]
-    output: list[str]
+def ask(cluster: Cluster, client: httpx.Client, text_: str) -> list[dict[str, str]]:
+    resp = client.post(
+        "/api/webchat/messages",
+        json={"text": text_, "button": False},
+        headers={"Origin": cluster.url.rstrip("/")},
+    )
+    assert resp.status_code == 200, resp.text
+    return list(resp.json()["replies"])
 
-    def ask(self, client: httpx.Client, text_: str) -> list[dict[str, str]]:
-        resp = client.post(
-            "/api/webchat/messages",
-            json={"text": text_, "button": False},
-            headers={"Origin": self.url.rstrip("/")},
-        )
-        assert resp.status_code == 200, resp.text
-        return list(resp.json()["replies"])
 
-    @contextmanager
-    def client(self) -> Iterator[httpx.Client]:
-        """A web chat user: the page first (its session cookie), then the API."""
-        with httpx.Client(base_url=self.url, timeout=60) as client:
-            client.get("/")
-            yield client
-
-    def servers(self) -> dict[str, dict[str, str]]:
-        """HAProxy's statistics, per server."""
-        return proxy_servers(self.stats, METRICS_TOKEN)
-
-    def wait_server(self, name: str, status: str, timeout: float = 120) -> float:
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            if self.servers()[name]["status"].startswith(status):
-                return time.monotonic() - started
-            time.sleep(0.5)
-        raise AssertionError(f"{name} not {status} after {timeout}s: {self.servers()[name]}")
-
-    def log_tail(self) -> str:
-        tails = ["--- expatbot cluster\n" + "".join(self.output[-40:])]
-        for path in sorted(self.logs.glob("*.log")):
-            tails.append(f"--- {path.name}\n{path.read_text(errors='replace')[-1500:]}")
-        return "\n".join(tails)
+@contextmanager
+def web_user(cluster: Cluster) -> Iterator[httpx.Client]:
+    """A web chat user: the page first (its session cookie), then the API."""
+    with httpx.Client(base_url=cluster.url, timeout=60) as client:
+        client.get("/")
+        yield client
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    try:
-        haproxy_executable()
-    except RuntimeError as exc:
-        _skip_or_fail(str(exc))
+    need_haproxy()
     for reason in (_postgres_reachable(), _redis_unreachable()):
         if reason:
-            _skip_or_fail(reason)
+            skip_or_fail(reason)
     name = f"expatbot_cluster_{uuid.uuid4().hex[:10]}"
-    tracker_db = f"{name}_rasa"
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     database_url = POSTGRES_URL.rsplit("/", 1)[0] + "/" + name
-    var = tmp_path_factory.mktemp("cluster")
-    addrs = {
-        key: f"127.0.0.1:{ports.free_port()}"
-        for key in ("PROXY_ADDR", "STATS_ADDR", "RASA1_ADDR", "RASA2_ADDR")
-    }
-    env = dict(os.environ) | addrs
-    env |= {
-        "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS_URL,
-        "EXPATBOT_VAR": str(var),
-        "METRICS_TOKEN": METRICS_TOKEN,
-    }
-    for secret in ("RASA_TOKEN", "ACTION_SERVER_TOKEN", "TELEGRAM_BOT_TOKEN"):
-        env.pop(secret, None)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bot.ops.cli", "cluster"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    output: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            output.append(line)
-            if line.startswith(READY):
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    cluster = Cluster(
-        url="",
-        stats=f"http://{addrs['STATS_ADDR']}/stats",
-        database_url=database_url,
-        tracker_db=tracker_db,
-        addrs=addrs,
-        logs=var / "cluster" / "log",
-        process=process,
-        output=output,
-    )
     try:
-        deadline = time.monotonic() + 400
-        while not ready.is_set() and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if not ready.is_set():
-            raise AssertionError("the cluster did not start:\n" + cluster.log_tail())
-        cluster.url = next(line for line in output if line.startswith(READY))[len(READY) :]
-        cluster.url = cluster.url.strip()
-        yield cluster
+        with running_cluster(
+            database_url=database_url,
+            redis_url=REDIS_URL,
+            var=tmp_path_factory.mktemp("cluster"),
+        ) as running:
+            yield running
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(90)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
         with admin.connect() as conn:
-            for db in (name, tracker_db):
+            for db in (name, f"{name}_rasa"):
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
         admin.dispose()
 
@@ -224,8 +131,8 @@ def test_users_in_six_languages_are_answered_by_every_replica(cluster: Cluster) 
     before = {n: int(r["stot"]) for n, r in cluster.servers().items()}
     for _round in range(2):
         for lang, question in QUESTIONS.items():
-            with cluster.client() as client:
-                replies = cluster.ask(client, question)
+            with web_user(cluster) as client:
+                replies = ask(cluster, client, question)
             assert replies and replies[0]["language"] == lang, (lang, replies)
             assert "Sorry, the assistant is temporarily unavailable" not in replies[0]["html"]
     after = {n: int(r["stot"]) for n, r in cluster.servers().items()}
@@ -235,30 +142,23 @@ def test_users_in_six_languages_are_answered_by_every_replica(cluster: Cluster) 
         assert after[name] > before[name], (name, before, after)
 
 
-def _rasa_pid(cluster: Cluster, var: str) -> int:
-    port = int(cluster.addrs[var].rsplit(":", 1)[1])
-    holders = ports.listeners(port)
-    assert holders, f"nothing listens on {cluster.addrs[var]}"
-    return holders[0].pid
-
-
 def _linked(replies: list[dict[str, str]]) -> bool:
     return any("this chat is now linked" in r["html"] for r in replies)
 
 
 def test_a_link_form_survives_the_loss_of_a_rasa_server(cluster: Cluster) -> None:
     card, born = demo_identity()
-    with cluster.client() as client:
-        cluster.ask(client, "/link")
-        assert "date of birth" in cluster.ask(client, card)[0]["html"]
+    with web_user(cluster) as client:
+        ask(cluster, client, "/link")
+        assert "date of birth" in ask(cluster, client, card)[0]["html"]
         # Both Rasa servers hold nothing of the conversation: it is in PostgreSQL. One
         # dies without warning; the next turn goes to the other, which goes on with the
         # form where it was.
-        os.kill(_rasa_pid(cluster, "RASA1_ADDR"), signal.SIGKILL)
+        os.kill(cluster.pid("RASA1_ADDR"), signal.SIGKILL)
         killed = time.monotonic()
-        replies = cluster.ask(client, born)
+        replies = ask(cluster, client, born)
         assert _linked(replies), replies
-        replies = cluster.ask(client, "when does my visa expire?")
+        replies = ask(cluster, client, "when does my visa expire?")
         assert "Expiry date" in replies[0]["html"], replies
     # The supervisor starts it again and the proxy takes it back.
     cluster.wait_server("rasa1", "DOWN", timeout=30)
@@ -276,9 +176,9 @@ def test_a_rasa_server_without_its_tracker_database_refuses_rather_than_forgets(
     admin = create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     db = cluster.tracker_db
     try:
-        with cluster.client() as client:
-            cluster.ask(client, "/link")
-            cluster.ask(client, card)
+        with web_user(cluster) as client:
+            ask(cluster, client, "/link")
+            ask(cluster, client, card)
             with admin.connect() as conn:
                 conn.execute(text(f'ALTER DATABASE "{db}" WITH ALLOW_CONNECTIONS false'))
                 conn.execute(
@@ -287,7 +187,7 @@ def test_a_rasa_server_without_its_tracker_database_refuses_rather_than_forgets(
                     ),
                     {"d": db},
                 )
-            replies = cluster.ask(client, born)
+            replies = ask(cluster, client, born)
             assert not _linked(replies), replies
             assert replies[0]["html"].startswith("Sorry, the assistant is temporarily unavailable")
             cluster.wait_server("rasa1", "DOWN", timeout=30)
@@ -298,7 +198,7 @@ def test_a_rasa_server_without_its_tracker_database_refuses_rather_than_forgets(
                 conn.execute(text(f'ALTER DATABASE "{db}" WITH ALLOW_CONNECTIONS true'))
             cluster.wait_server("rasa1", "UP", timeout=120)
             cluster.wait_server("rasa2", "UP", timeout=120)
-            replies = cluster.ask(client, born)
+            replies = ask(cluster, client, born)
             assert _linked(replies), replies
     finally:
         with admin.connect() as conn:

@@ -1,0 +1,55 @@
+"""The Rasa client sends a message once more when the connection closed without an
+answer (a proxy dropping a kept-alive connection to a server that died), and only then:
+the channel answers a message id it has seen with its recorded replies, so a second
+sending never doubles a turn; other failures are not retried."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from bot.errors import RasaUnavailable
+from bot.pipeline.rasa_client import RasaClient
+
+REPLY = [{"recipient_id": "s", "text": "Here is how."}]
+
+
+def client(failures: list[type[Exception]]) -> tuple[RasaClient, list[dict[str, object]]]:
+    seen: list[dict[str, object]] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        import json
+
+        seen.append(json.loads(request.content))
+        if failures:
+            raise failures.pop(0)("closed", request=request)
+        return httpx.Response(200, json=REPLY)
+
+    return RasaClient("http://rasa.test", transport=httpx.MockTransport(handle)), seen
+
+
+async def send(rasa: RasaClient) -> list[str]:
+    turn = await rasa.send(sender="s", text="visa?", language="en", channel="webchat", message_id=7)
+    return [r.text for r in turn.replies]
+
+
+async def test_a_connection_closed_without_an_answer_is_sent_again_once() -> None:
+    rasa, seen = client([httpx.RemoteProtocolError])
+    assert await send(rasa) == ["Here is how."]
+    assert len(seen) == 2 and seen[0] == seen[1]  # the same message id both times
+    assert seen[1]["metadata"] == {"language": "en", "channel": "webchat", "message": 7}
+
+
+async def test_closed_twice_is_unavailable() -> None:
+    rasa, seen = client([httpx.RemoteProtocolError, httpx.RemoteProtocolError])
+    with pytest.raises(RasaUnavailable, match="RemoteProtocolError"):
+        await send(rasa)
+    assert len(seen) == 2
+
+
+@pytest.mark.parametrize("error", [httpx.ReadTimeout, httpx.ConnectError, httpx.ReadError])
+async def test_other_failures_are_not_sent_again(error: type[Exception]) -> None:
+    rasa, seen = client([error])
+    with pytest.raises(RasaUnavailable):
+        await send(rasa)
+    assert len(seen) == 1
