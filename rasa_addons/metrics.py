@@ -36,6 +36,10 @@ TURN_SECONDS = Histogram(
     "Time to handle one message: NLU, policies, actions, tracker store",
     buckets=BUCKETS,
 )
+LOCK_STORE_FALLBACKS = Counter(
+    "expatbot_rasa_lock_store_fallbacks",
+    "Conversation locks taken in this server's memory because Redis was unreachable",
+)
 TRACKER_STORE_ERRORS = Counter(
     "expatbot_rasa_tracker_store_errors",
     "Tracker store failures (each one failed its turn instead of falling back to memory)",
