@@ -188,7 +188,7 @@ def plan(
         "DATABASE_URL": env["DATABASE_URL"],
         "REDIS_URL": env["REDIS_URL"],
         "METRICS_TOKEN": env["METRICS_TOKEN"],
-    }
+    } | {k: env[k] for k in ("LOG_FORMAT",) if env.get(k)}
     proxy = _proxy_service(env, logs=logs)
     actions = []
     for i, var in enumerate(topology.servers["actions"], 1):

@@ -43,6 +43,7 @@ from bot.delivery import outbox
 from bot.handoff import handoffs, notices
 from bot.handoff.modes import BOT
 from bot.i18n import DEFAULT_LANGUAGE, normalise_language
+from bot.logging_setup import CONVERSATION
 from bot.messages import Attachment, Button, Fetcher, Inbound, Outbound
 from bot.nlu.sanitize import clean
 from bot.pipeline import inbox
@@ -272,9 +273,13 @@ class Assistant:
         the messages sent after it; their own requests take the lease next) or, with
         None, until none is left. The lease is released in the last turn's transaction."""
         pending: Pending | None = first
+        # Every log line of these turns names its conversation (Rasa's sender id); the
+        # caller's own context comes back when the drain ends.
+        context = CONVERSATION.set(first.sender)
         try:
             while pending is not None:
                 current = pending
+                CONVERSATION.set(current.sender)
                 outcome = await self._decide(current)
                 last = current.message_id == until
 
@@ -301,6 +306,8 @@ class Assistant:
                 log.warning("chat %s: lease not released; it expires by itself", identity_id)
             self._notify(identity_id)
             raise
+        finally:
+            CONVERSATION.reset(context)
 
     async def _decide(self, pending: Pending) -> Outcome:
         """What the chain makes of one message."""

@@ -126,7 +126,7 @@ def test_the_plan_wires_every_process_through_the_proxy(tmp_path: Path) -> None:
     gateway = by_name["gateway 1"].env
     assert gateway["RASA_URL"] == "http://127.0.0.1:18004"
     assert gateway["ACTION_SERVER_URL"] == "http://127.0.0.1:18054"
-    assert gateway["EXPATBOT_GATEWAY_JOBS"] == "false"
+    assert gateway["EXPATBOT_GATEWAY_JOBS"] == "false" and gateway["LOG_FORMAT"] == "json"
     rasa = by_name["Rasa server 2"]
     assert rasa.env["ACTIONS_PROXY_ADDR"] == "127.0.0.1:18054"
     assert rasa.env["RASA_TRACKER_DB"] == "expatbot_rasa"
