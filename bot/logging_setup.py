@@ -65,7 +65,7 @@ class AddConversation(logging.Filter):
 class JsonFormatter(logging.Formatter):
     """One JSON object per line; the message is already masked by the filters."""
 
-    converter = time.gmtime
+    converter = staticmethod(time.gmtime)
 
     def format(self, record: logging.LogRecord) -> str:
         entry = {
