@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
@@ -30,8 +31,9 @@ from rasa_addons.bearer import bearer_matches
 
 TOKEN_ENV = "ACTION_SERVER_TOKEN"
 METRICS_TOKEN_ENV = "METRICS_TOKEN"
-# What the supervisor polls; it says only that the server runs.
-OPEN_PATHS = frozenset({"/health"})
+# What the supervisor polls (the server runs) and what a proxy or orchestrator asks
+# (it can serve: its database answers); neither says more than ok or not.
+OPEN_PATHS = frozenset({"/health", "/readyz"})
 # Prometheus's door: its own secret (METRICS_TOKEN), not Rasa's.
 METRICS_PATH = "/metrics"
 
@@ -69,10 +71,30 @@ def create_app(*, secret: str, actions_package: str = "actions", metrics_token: 
             return response.text("metrics need Authorization: Bearer <METRICS_TOKEN>\n", 401)
         return response.raw(metrics.exposition(), content_type=CONTENT_TYPE_LATEST)
 
+    async def readyz(request: Any) -> Any:
+        try:
+            await asyncio.wait_for(asyncio.to_thread(_ping_database), READY_TIMEOUT_S)
+        except Exception:  # noqa: BLE001 - any failure means "not ready"
+            return response.json({"status": "degraded", "database": "unavailable"}, 503)
+        return response.json({"status": "ok", "database": "ok"})
+
     app.on_request(require_secret)
     app.on_response(count)
     app.add_route(serve_metrics, METRICS_PATH, methods=["GET"])
+    app.add_route(readyz, "/readyz", methods=["GET"])
     return app
+
+
+READY_TIMEOUT_S = 1.0
+
+
+def _ping_database() -> None:
+    from sqlalchemy import text
+
+    from actions.common import db_sessions
+
+    with db_sessions()() as session:
+        session.execute(text("SELECT 1"))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -80,3 +80,9 @@ def test_rasa_and_the_action_server_serve_metrics_behind_their_token(
     else:
         assert 'expatbot_actions_total{action="action_answer_faq",result="ok"}' in resp.text
         assert "expatbot_action_seconds_bucket" in resp.text
+
+
+def test_the_action_server_says_whether_it_can_serve(stack: Stack) -> None:
+    # Open, like /health: what a proxy checks, saying no more than ok or not.
+    resp = httpx.get(f"{stack.action_url}/readyz", timeout=10)
+    assert (resp.status_code, resp.json()) == (200, {"status": "ok", "database": "ok"})
