@@ -74,7 +74,7 @@ def create_app(*, secret: str, actions_package: str = "actions", metrics_token: 
     async def readyz(request: Any) -> Any:
         try:
             await asyncio.wait_for(asyncio.to_thread(_ping_database), READY_TIMEOUT_S)
-        except Exception:  # noqa: BLE001 - any failure means "not ready"
+        except Exception:
             return response.json({"status": "degraded", "database": "unavailable"}, 503)
         return response.json({"status": "ok", "database": "ok"})
 

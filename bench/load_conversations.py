@@ -115,8 +115,7 @@ POLICY: dict[str, list[list[str]]] = {
         ],
         ["По какому номеру вызывать скорую?", "А полицию?"],
         [
-            "Я переехал в новую квартиру возле рынка Футянь. Нужно ли встать на учёт в "
-            "полиции?",
+            "Я переехал в новую квартиру возле рынка Футянь. Нужно ли встать на учёт в полиции?",
             "За сколько дней надо успеть?",
             "Понял, спасибо",
         ],
@@ -176,10 +175,13 @@ POLICY: dict[str, list[list[str]]] = {
     ],
 }
 
-# How the card number is typed after the form asks for it.
+# How the card number is typed after the form asks for it. In Chinese the number alone
+# (pasted): "卡号是YW…" is refused as not a card number by the gateway as it stands (the
+# reference it puts in place of the number, right after a Chinese character, is not
+# found again by bot.protocol.card_token), which would end these users' linking early.
 CARD: dict[str, str] = {
     "en": "It's {card}",
-    "zh": "卡号是{card}",
+    "zh": "{card}",
     "ar": "رقم البطاقة {card}",
     "ru": "Номер карты {card}",
     "fr": "{card}",

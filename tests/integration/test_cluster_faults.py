@@ -293,9 +293,10 @@ async def test_kill_9_of_a_gateway_under_load(rig: Rig, capsys: pytest.CaptureFi
         os.kill(rig.cluster.pid("GATEWAY1_ADDR"), signal.SIGKILL)
 
     sent, _ = await drive(rig, rate=4, seconds=20, fault_at=5, fault=kill)
-    back = rig.cluster.wait_server("gateway1", "UP", timeout=180)
+    rig.cluster.wait_server("gateway1", "UP", timeout=180)
+    back = time.monotonic()  # the killed gateway takes messages again
     figures = settle(rig, sent, "kill -9 of a gateway")
-    figures.recovery_s = time.monotonic() - killed[0] if back is not None else None
+    figures.recovery_s = back - killed[0]
     report(capsys, figures)
     check(figures)
 
@@ -309,8 +310,9 @@ async def test_kill_9_of_a_rasa_server_under_load(rig: Rig, capsys: pytest.Captu
 
     sent, _ = await drive(rig, rate=4, seconds=20, fault_at=5, fault=kill)
     rig.cluster.wait_server("rasa1", "UP", timeout=240)
+    back = time.monotonic()  # the killed Rasa server takes turns again
     figures = settle(rig, sent, "kill -9 of a Rasa server")
-    figures.recovery_s = time.monotonic() - killed[0]
+    figures.recovery_s = back - killed[0]
     report(capsys, figures)
     check(figures)
 
