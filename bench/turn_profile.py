@@ -35,12 +35,12 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.reply_latency import MESSAGES, rss_mib  # noqa: E402
-from bot.db import upgrade  # noqa: E402
-from bot.nlu.rasa_runtime import ensure_model  # noqa: E402
-from bot.ops.ports import free_port  # noqa: E402
-from bot.ops.supervisor import build_services, wait_healthy  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bench.reply_latency import MESSAGES, rss_mib
+from bot.db import upgrade
+from bot.nlu.rasa_runtime import ensure_model
+from bot.ops.ports import free_port
+from bot.ops.supervisor import build_services, wait_healthy
+from bot.settings import Settings
 
 TOKEN = "bench-metrics-token"
 RASA_TOKEN = "bench-rasa-token"
