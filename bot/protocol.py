@@ -196,11 +196,16 @@ def parse_bot_messages(items: list[Any]) -> ParsedTurn:
 CARD, PASSPORT, BIRTH = "cardref:", "passref:", "dobref:"
 INVALID = "invalid"
 _HEX = "[0-9a-f]{64}"
-_CARD_REF = re.compile(rf"(?<![\w:])cardref:([nd]:{_HEX})(?![0-9a-f])")
-_PASSPORT_REF = re.compile(rf"(?<![\w:])passref:([pl]:{_HEX})(?![0-9a-f])")
-_BIRTH_REF = re.compile(rf"(?<![\w:])dobref:({INVALID}|{_HEX}(?:\|{_HEX})?)(?![0-9a-f|])")
+# Not preceded by a Latin letter, a digit, "_" or ":" (a longer word that only ends so).
+# Any other letter may stand right before it: Chinese is written without spaces, and
+# "卡号是YW2016123456" becomes "卡号是cardref:...". (\w here missed it: found by the load
+# benchmark's Chinese users, whose card was "not a card number".)
+_BEFORE = r"(?<![A-Za-z0-9_:])"
+_CARD_REF = re.compile(rf"{_BEFORE}cardref:([nd]:{_HEX})(?![0-9a-f])")
+_PASSPORT_REF = re.compile(rf"{_BEFORE}passref:([pl]:{_HEX})(?![0-9a-f])")
+_BIRTH_REF = re.compile(rf"{_BEFORE}dobref:({INVALID}|{_HEX}(?:\|{_HEX})?)(?![0-9a-f|])")
 # Any reference, for readers that must ignore them (the language detector).
-ANY_REFERENCE = re.compile(r"(?<![\w:])(?:cardref|passref|dobref):[0-9a-z:|]*")
+ANY_REFERENCE = re.compile(rf"{_BEFORE}(?:cardref|passref|dobref):[0-9a-z:|]*")
 
 
 def card_token(text: str) -> str | None:

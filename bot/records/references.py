@@ -151,7 +151,12 @@ def protect(
         return text
     out = norm
     for start, end, ref in sorted(spans, reverse=True):
-        out = out[:start] + ref + out[end:]
+        # A space before a reference that follows a word or a colon ("卡号:YW..."), and
+        # after one that a word follows: a reference is a word of its own, for Rasa's
+        # tokenizer and for the readers of bot.protocol.
+        before = " " if start > 0 and not out[start - 1].isspace() else ""
+        after = " " if end < len(out) and not out[end].isspace() else ""
+        out = out[:start] + before + ref + after + out[end:]
     return out
 
 

@@ -94,3 +94,16 @@ def test_references_are_read_back_only_in_their_own_format() -> None:
     two = "b" * 64 + "|" + "c" * 64
     assert protocol.birth_token(f"dobref:{two}") == two
     assert protocol.passport_token("passref:l:" + "d" * 64) == "l:" + "d" * 64
+
+
+def test_a_reference_right_after_a_chinese_word_is_read() -> None:
+    """Chinese has no spaces: "卡号是YW2016123456" became "卡号是cardref:..." and the card
+    was "not a card number" (found by bench/load.py's Chinese users)."""
+    from bot.records.references import protect
+
+    key = b"k" * 32
+    for typed in ("卡号是YW2016123456", "卡号：YW 2016 1234 56", "我的卡YW2016123456谢谢"):
+        assert protocol.card_token(protect(typed, key=key, awaiting=None)) is not None, typed
+    assert protocol.passport_token("护照passref:l:" + "d" * 64) == "l:" + "d" * 64
+    assert protocol.birth_token("生日dobref:invalid") == "invalid"
+    assert protocol.card_token("Xcardref:n:" + "a" * 64) is None  # still not inside a word
