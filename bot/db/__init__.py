@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -101,15 +102,23 @@ def upgrade(url: str) -> None:
     command.upgrade(cfg, "head")
 
 
-async def in_transaction(sessions: sessionmaker[Session], fn: Callable[[Session], T]) -> T:
+async def in_transaction(
+    sessions: sessionmaker[Session],
+    fn: Callable[[Session], T],
+    *,
+    executor: Executor | None = None,
+) -> T:
     """Run ``fn`` in one transaction in a worker thread, off the event loop: the
-    database drivers block, and the gateway serves every chat from one loop."""
+    database drivers block, and the gateway serves every chat from one loop. An
+    ``executor`` of its own keeps a caller's transactions from queueing behind others'."""
 
     def run() -> T:
         with transaction(sessions) as session:
             return fn(session)
 
-    return await asyncio.to_thread(run)
+    if executor is None:
+        return await asyncio.to_thread(run)
+    return await asyncio.get_running_loop().run_in_executor(executor, run)
 
 
 def aware(moment: datetime) -> datetime:
