@@ -141,7 +141,10 @@ def build_assistant(
 ) -> tuple[Assistant, RasaClient, Engine]:
     engine = make_engine(settings.database_url)
     rasa = RasaClient(
-        settings.rasa_url, token=settings.rasa_token, timeout_s=settings.rasa_timeout_s
+        settings.rasa_url,
+        token=settings.rasa_token,
+        timeout_s=settings.rasa_timeout_s,
+        max_in_flight=settings.rasa_max_in_flight,
     )
     assistant = Assistant(
         sessions=make_sessionmaker(engine),

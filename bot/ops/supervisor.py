@@ -166,8 +166,10 @@ class RestartPolicy:
     max_restarts: int = 5
     window_s: float = 300.0
     health_interval_s: float = 3.0
-    # More than the gateway's own timeout for each of its dependencies (1 s).
-    health_timeout_s: float = 3.0
+    # More than the gateway's own timeout for each of its dependencies (1 s), and long
+    # enough for a busy server to answer: under load (bench/load.py at 20/s) Rasa took
+    # over 3 s to answer its check and was restarted for being busy, not hung.
+    health_timeout_s: float = 5.0
     # Consecutive failed health checks before a running service counts as dead.
     health_failures: int = 3
     start_timeout_s: float = 180.0

@@ -6,6 +6,7 @@ without "Authorization: Bearer <RASA_TOKEN>".
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -70,8 +71,12 @@ class RasaClient:
         token: str = "",
         timeout_s: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_in_flight: int = 0,
     ) -> None:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
+        # At most this many turns at Rasa at once (0: no limit); the others queue here,
+        # where the wait does not count against Rasa's timeout.
+        self._in_flight = asyncio.Semaphore(max_in_flight) if max_in_flight > 0 else None
         self._client = httpx.AsyncClient(
             base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport, headers=headers
         )
@@ -95,6 +100,14 @@ class RasaClient:
         language: str,
         channel: str,
         message_id: int | None = None,
+    ) -> RasaTurn:
+        if self._in_flight is None:
+            return await self._send(sender, text, language, channel, message_id)
+        async with self._in_flight:
+            return await self._send(sender, text, language, channel, message_id)
+
+    async def _send(
+        self, sender: str, text: str, language: str, channel: str, message_id: int | None
     ) -> RasaTurn:
         metadata: dict[str, str | int] = {METADATA_LANGUAGE: language, METADATA_CHANNEL: channel}
         if message_id is not None:

@@ -53,3 +53,30 @@ async def test_other_failures_are_not_sent_again(error: type[Exception]) -> None
     with pytest.raises(RasaUnavailable):
         await send(rasa)
     assert len(seen) == 1
+
+
+async def test_at_most_max_in_flight_turns_are_at_rasa_at_once() -> None:
+    import asyncio
+
+    at_rasa = peak = 0
+    release = asyncio.Event()
+
+    async def handle(request: httpx.Request) -> httpx.Response:
+        nonlocal at_rasa, peak
+        at_rasa += 1
+        peak = max(peak, at_rasa)
+        await release.wait()
+        at_rasa -= 1
+        return httpx.Response(200, json=REPLY)
+
+    class Slow(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            return await handle(request)
+
+    rasa = RasaClient("http://rasa.test", transport=Slow(), max_in_flight=2)
+    turns = [asyncio.create_task(send(rasa)) for _ in range(5)]
+    await asyncio.sleep(0.1)
+    assert (at_rasa, peak) == (2, 2)  # three wait in the gateway
+    release.set()
+    assert [await t for t in turns] == [["Here is how."]] * 5
+    assert peak == 2
