@@ -41,6 +41,14 @@ UNAVAILABLE = N_(
     "Sorry, the assistant is temporarily unavailable. Your message has been saved and will be "
     "answered as soon as possible. For urgent help, call the immigration hotline %(hotline)s."
 )
+# Rasa, the action server or a handler failed: the message is stored and ends "failed";
+# nothing will answer it later, so the user is asked to send it again (UNAVAILABLE's
+# promise holds only where the message stays waiting: a database failure, answered by
+# the sweeper).
+NOT_ANSWERED = N_(
+    "Sorry, the assistant cannot answer right now. Please send your question again in a few "
+    "minutes, or ask for a person. For urgent help, call the immigration hotline %(hotline)s."
+)
 NOT_SAVED = N_(
     "Sorry, something went wrong and your message could not be saved. Please send it again in "
     "a few minutes. For urgent help, call the immigration hotline %(hotline)s."

@@ -350,7 +350,7 @@ class Assistant:
         except Exception:
             # A bug in a handler must not block the chat's later messages.
             log.exception("message %s: a handler failed", pending.message_id)
-            return Outcome("failed", [say(turn.language, texts.UNAVAILABLE)], language=lang)
+            return Outcome("failed", [say(turn.language, texts.NOT_ANSWERED)], language=lang)
 
     def _finish(
         self, session: Session, pending: Pending, outcome: Outcome, owner: str, *, stop: bool

@@ -134,7 +134,7 @@ def test_users_in_six_languages_are_answered_by_every_replica(cluster: Cluster) 
             with web_user(cluster) as client:
                 replies = ask(cluster, client, question)
             assert replies and replies[0]["language"] == lang, (lang, replies)
-            assert "Sorry, the assistant is temporarily unavailable" not in replies[0]["html"]
+            assert "Sorry, the assistant cannot answer right now" not in replies[0]["html"]
     after = {n: int(r["stot"]) for n, r in cluster.servers().items()}
     # Each replica took a share: the proxy spreads users, and gateways reach Rasa (and
     # Rasa the action servers) through it.
@@ -189,7 +189,7 @@ def test_a_rasa_server_without_its_tracker_database_refuses_rather_than_forgets(
                 )
             replies = ask(cluster, client, born)
             assert not _linked(replies), replies
-            assert replies[0]["html"].startswith("Sorry, the assistant is temporarily unavailable")
+            assert replies[0]["html"].startswith("Sorry, the assistant cannot answer right now")
             cluster.wait_server("rasa1", "DOWN", timeout=30)
             cluster.wait_server("rasa2", "DOWN", timeout=30)
             health = httpx.get(f"{cluster.url}healthz", timeout=10).json()
@@ -213,4 +213,4 @@ def test_a_rasa_server_without_its_tracker_database_refuses_rather_than_forgets(
     finally:
         engine.dispose()
     assert "failed" in statuses and "received" not in statuses
-    assert texts.UNAVAILABLE.startswith("Sorry, the assistant is temporarily unavailable")
+    assert texts.NOT_ANSWERED.startswith("Sorry, the assistant cannot answer right now")

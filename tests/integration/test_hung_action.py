@@ -104,7 +104,7 @@ async def test_messages_behind_a_hung_action_are_apologised_for_not_lost(
         )
         return reply.text, time.monotonic() - started
 
-    apology = gettext("en", texts.UNAVAILABLE, hotline="12367")
+    apology = gettext("en", texts.NOT_ANSWERED, hotline="12367")
     try:
         first, first_s = await ask("How do I extend my visa?")
         # Rasa still holds the conversation's lock for the hung turn.

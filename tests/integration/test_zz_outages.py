@@ -68,14 +68,14 @@ async def test_action_server_then_rasa_down(
         return reply.text
 
     assert await ask("Здравствуйте, как продлить визу?") != gettext(
-        "ru", texts.UNAVAILABLE, hotline="12367"
+        "ru", texts.NOT_ANSWERED, hotline="12367"
     )
 
     assert await gateway_health(stack, tmp_path) == (200, {"status": "ok"} | EVERYTHING_OK)
 
     stack.actions.stop()
     assert await ask("А как зарегистрироваться в полиции?") == gettext(
-        "ru", texts.UNAVAILABLE, hotline="12367"
+        "ru", texts.NOT_ANSWERED, hotline="12367"
     )
     assert await gateway_health(stack, tmp_path) == (
         503,
@@ -84,7 +84,7 @@ async def test_action_server_then_rasa_down(
 
     stack.rasa.stop()
     assert await ask("Где находится сервисный центр?") == gettext(
-        "ru", texts.UNAVAILABLE, hotline="12367"
+        "ru", texts.NOT_ANSWERED, hotline="12367"
     )
     assert await gateway_health(stack, tmp_path) == (
         503,

@@ -125,7 +125,7 @@ async def test_rasa_down_gives_unavailable_and_keeps_message(
     assert stored[0].status == "failed"
     # In the message's language (detected), not the client's: the expected text is fixed.
     assert replies[0].language == "es"
-    assert replies[0].text == gettext("es", texts.UNAVAILABLE, hotline="12367")
+    assert replies[0].text == gettext("es", texts.NOT_ANSWERED, hotline="12367")
 
 
 async def test_action_server_down_gives_unavailable_in_user_language(
@@ -135,7 +135,7 @@ async def test_action_server_down_gives_unavailable_in_user_language(
     fake_rasa.handler = lambda _body: httpx.Response(200, json=[])
     replies = await assistant.handle(inbound("签证到期了怎么延期？"))
     assert replies[0].language == "zh"
-    assert replies[0].text == gettext("zh", texts.UNAVAILABLE, hotline="12367")
+    assert replies[0].text == gettext("zh", texts.NOT_ANSWERED, hotline="12367")
     assert messages(sessions)[0].status == "failed"
 
 

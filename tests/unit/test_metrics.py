@@ -145,7 +145,7 @@ async def test_rasa_failures_are_counted_by_kind(tmp_path: Path, answer: Any, ki
     async with gateway(tmp_path) as (client, rasa, _url):
         rasa.answer = answer
         body = await ask(client, "How do I extend my visa?")
-    assert body["replies"][0]["html"].startswith("Sorry, the assistant is temporarily unavailable")
+    assert body["replies"][0]["html"].startswith("Sorry, the assistant cannot answer right now")
     assert value("expatbot_rasa_errors_total", kind=kind) == before + 1
     assert (
         value("expatbot_messages_handled_total", channel="webchat", language="en", status="failed")

@@ -73,7 +73,7 @@ class AskRasa:
             person = (Button(gettext(lang, texts.TALK_TO_A_PERSON), HUMAN_PAYLOAD),)
             return Outcome(
                 "failed",
-                [say(lang, texts.UNAVAILABLE, person)],
+                [say(lang, texts.NOT_ANSWERED, person)],
                 language=lang,
                 settles=turn.settles,
             )
