@@ -106,6 +106,9 @@ class Settings(BaseSettings):
     # Whether the gateway runs the scheduled jobs (reminders, alerts, the sweeper) too:
     # off when `expatbot worker` runs them; on both is safe (each job runs once anyway).
     gateway_runs_jobs: bool = Field(default=True, alias="EXPATBOT_GATEWAY_JOBS")
+    # A scheduled job's lease, renewed every third of it while the job runs: a process
+    # that dies in a job loses it to another process this long after (bot.jobs.scheduler).
+    job_lease_s: float = Field(default=60.0, alias="EXPATBOT_JOB_LEASE")
     # A message that waited longer than this (seconds) for its turn, after a breakdown,
     # gets an apology instead of an answer.
     inbox_max_age_s: float = Field(default=900.0, alias="INBOX_MAX_AGE")

@@ -99,12 +99,13 @@ def default_jobs(
         if removed:
             log.info("evidence: %s uploads no message took, removed", removed)
 
+    lease = dt.timedelta(seconds=settings.job_lease_s)
     jobs = [
-        Job("sweeper", sweep, every=SWEEP_EVERY),
-        Job("reminders", reminders, daily_at=REMINDER_TIME),
-        Job("outbox_expiry", expire, every=EXPIRY_EVERY),
-        Job("tickets", tickets_job, every=TICKETS_EVERY),
+        Job("sweeper", sweep, every=SWEEP_EVERY, lease=lease),
+        Job("reminders", reminders, daily_at=REMINDER_TIME, lease=lease),
+        Job("outbox_expiry", expire, every=EXPIRY_EVERY, lease=lease),
+        Job("tickets", tickets_job, every=TICKETS_EVERY, lease=lease),
     ]
     if staff_channel is not None and settings.staff_telegram_chat_id:
-        jobs.append(Job("staff_alerts", alerts, every=ALERTS_EVERY))
+        jobs.append(Job("staff_alerts", alerts, every=ALERTS_EVERY, lease=lease))
     return jobs

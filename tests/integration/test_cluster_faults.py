@@ -96,6 +96,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
                 # Rasa timeout + 30 s); Rasa's lock stays below it.
                 "RASA_TIMEOUT": "10",
                 "TICKET_LOCK_LIFETIME": "8",
+                # A job a killed worker held goes to the other one this long after.
+                "EXPATBOT_JOB_LEASE": "12",
             }
             with running_cluster(
                 database_url=postgres.url("expatbot"),
@@ -292,7 +294,7 @@ async def test_kill_9_of_a_gateway_under_load(rig: Rig, capsys: pytest.CaptureFi
         killed.append(time.monotonic())
         os.kill(rig.cluster.pid("GATEWAY1_ADDR"), signal.SIGKILL)
 
-    sent, _ = await drive(rig, rate=4, seconds=20, fault_at=5, fault=kill)
+    sent, _ = await drive(rig, rate=4, seconds=12, fault_at=4, fault=kill)
     rig.cluster.wait_server("gateway1", "UP", timeout=180)
     back = time.monotonic()  # the killed gateway takes messages again
     figures = settle(rig, sent, "kill -9 of a gateway")
@@ -308,7 +310,7 @@ async def test_kill_9_of_a_rasa_server_under_load(rig: Rig, capsys: pytest.Captu
         killed.append(time.monotonic())
         os.kill(rig.cluster.pid("RASA1_ADDR"), signal.SIGKILL)
 
-    sent, _ = await drive(rig, rate=4, seconds=20, fault_at=5, fault=kill)
+    sent, _ = await drive(rig, rate=4, seconds=12, fault_at=4, fault=kill)
     rig.cluster.wait_server("rasa1", "UP", timeout=240)
     back = time.monotonic()  # the killed Rasa server takes turns again
     figures = settle(rig, sent, "kill -9 of a Rasa server")
@@ -333,7 +335,7 @@ async def test_the_action_servers_down_for_30_seconds(
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
 
-    sent, ended = await drive(rig, rate=3, seconds=45, fault_at=3, fault=freeze_for_30s)
+    sent, ended = await drive(rig, rate=3, seconds=38, fault_at=3, fault=freeze_for_30s)
     for name in ("actions1", "actions2"):
         rig.cluster.wait_server(name, "UP", timeout=180)
     figures = settle(rig, sent, "action servers down 30 s")
@@ -349,7 +351,7 @@ async def test_redis_down_for_60_seconds(rig: Rig, capsys: pytest.CaptureFixture
         time.sleep(60)
         rig.redis.start()
 
-    sent, ended = await drive(rig, rate=2, seconds=75, fault_at=3, fault=down_for_60s)
+    sent, ended = await drive(rig, rate=2, seconds=68, fault_at=3, fault=down_for_60s)
     figures = settle(rig, sent, "Redis down 60 s")
     assert ended is not None
     figures.recovery_s = first_answer_after(rig, sent, ended)
@@ -358,7 +360,7 @@ async def test_redis_down_for_60_seconds(rig: Rig, capsys: pytest.CaptureFixture
 
 
 async def test_postgresql_restarted_under_load(rig: Rig, capsys: pytest.CaptureFixture) -> None:
-    sent, ended = await drive(rig, rate=4, seconds=20, fault_at=5, fault=rig.postgres.restart)
+    sent, ended = await drive(rig, rate=4, seconds=12, fault_at=4, fault=rig.postgres.restart)
     figures = settle(rig, sent, "PostgreSQL restarted")
     assert ended is not None
     figures.recovery_s = first_answer_after(rig, sent, ended)
@@ -370,7 +372,7 @@ async def test_telegram_429_to_one_send_in_ten(rig: Rig, capsys: pytest.CaptureF
     fake = rig.telegram
     fake.every_nth_429 = 10
     try:
-        sent, _ = await drive(rig, rate=4, seconds=20)
+        sent, _ = await drive(rig, rate=4, seconds=12)
         figures = settle(rig, sent, "Telegram 429 to one send in ten")
     finally:
         fake.every_nth_429 = 0
