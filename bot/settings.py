@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     # Turns one gateway process has at Rasa at once; more wait here. Rasa works a turn on
     # one core: piled-up turns only slow each other, and its health checks answered so
     # late under load that Rasa was taken out and restarted (bench/load.py at 20/s).
-    rasa_max_in_flight: int = Field(default=4, alias="RASA_MAX_IN_FLIGHT")
+    rasa_max_in_flight: int = Field(default=10, alias="RASA_MAX_IN_FLIGHT")
     action_server_url: str = Field(default="http://127.0.0.1:5055", alias="ACTION_SERVER_URL")
     # Shared by Rasa (endpoints.yml sends it) and the action server (refuses calls
     # without it); random per run in development, like RASA_TOKEN.

@@ -37,6 +37,9 @@ def _ensure_sqlite_dir(url: str) -> None:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
 
+POOL_SIZE = 12
+
+
 def make_engine(url: str) -> Engine:
     url = normalise_url(url)
     # Never SQL parameters in an error message or a log: they hold chat ids, session
@@ -46,6 +49,12 @@ def make_engine(url: str) -> Engine:
         _ensure_sqlite_dir(url)
         # The gateway uses the database from worker threads.
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 15}
+    else:
+        # As many kept connections as a process has threads using them (asyncio's default
+        # pool, the outbox's recorders, a scrape): with SQLAlchemy's 5, the rest were
+        # opened and closed for each transaction under load, and every PostgreSQL
+        # connection is a process forked and ended (seen at 30 messages a second).
+        kwargs |= {"pool_size": POOL_SIZE, "max_overflow": 10}
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
 
