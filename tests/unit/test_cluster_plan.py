@@ -45,7 +45,7 @@ def test_a_backend_without_servers_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_environment_file_is_key_value_and_a_bad_line_is_named(tmp_path: Path) -> None:
-    assert cluster.read_env_file()["SQL_POOL_SIZE"] == "3"
+    assert cluster.read_env_file()["SQL_POOL_SIZE"] == "4"
     bad = tmp_path / "cluster.env"
     bad.write_text("# comment\nPROXY_ADDR=127.0.0.1:8000\nexport THING\n")
     with pytest.raises(cluster.ClusterError, match=r"cluster.env:3: not KEY=VALUE"):
@@ -130,7 +130,7 @@ def test_the_plan_wires_every_process_through_the_proxy(tmp_path: Path) -> None:
     rasa = by_name["Rasa server 2"]
     assert rasa.env["ACTIONS_PROXY_ADDR"] == "127.0.0.1:18054"
     assert rasa.env["RASA_TRACKER_DB"] == "expatbot_rasa"
-    assert rasa.env["SQL_POOL_SIZE"] == "3" and rasa.env["TICKET_LOCK_LIFETIME"] == "25"
+    assert rasa.env["SQL_POOL_SIZE"] == "4" and rasa.env["TICKET_LOCK_LIFETIME"] == "25"
     assert str(cluster.RASA_ENDPOINTS) in rasa.command
     # Every replica has its own port; the proxy is told each one.
     proxy_env = by_name["proxy"].env
