@@ -129,7 +129,7 @@ class Settings(BaseSettings):
     # counters); empty: each process keeps its own in memory (the one-process default).
     redis_url: str = Field(default="", alias="REDIS_URL")
     # How fast one chat may write (the `limits` library's notation, ";" between limits;
-    # empty: bot.pipeline.flood's "10 per 10 seconds; 40 per minute"); beyond, it is told
+    # empty: bot.pipeline.flood's "20 per 10 seconds; 60 per minute"); beyond, it is told
     # once to slow down and its messages do not reach Rasa.
     flood_limits: str = Field(default="", alias="FLOOD_LIMITS")
     # Key of the hashes under which card and passport numbers are stored (bot.records.registry).

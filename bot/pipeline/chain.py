@@ -4,7 +4,7 @@ Before the chain a message is stored and de-duplicated, and the chat's lease is 
 (bot.pipeline.inbox). Then each handler in turn may answer it; the first that does ends
 the chain. The order is the behaviour, so each rule has a test (tests/unit/test_chain.py):
 
-0. a chat writing faster than a person can (bot.pipeline.flood: more than 10 messages in
+0. a chat writing faster than a person can (bot.pipeline.flood: more than 20 messages in
    10 s) is told once to slow down, and its messages are rejected without reaching Rasa;
    on a channel without buttons (WeChat), a numbered choice ("2") becomes the button it
    stands for (it answers nothing itself);

@@ -112,7 +112,24 @@ const session = fetch("api/webchat/session", {
   body: "{}",
 }).catch(() => null);
 
+// The log is aria-busy while a message of this page waits for its answer: screen readers
+// wait for the answer before reading the region, and so can a test.
+let inFlight = 0;
+function busy(delta) {
+  inFlight += delta;
+  log.setAttribute("aria-busy", inFlight > 0 ? "true" : "false");
+}
+
 async function send(text, shown) {
+  busy(+1);
+  try {
+    await sendNow(text, shown);
+  } finally {
+    busy(-1);
+  }
+}
+
+async function sendNow(text, shown) {
   addUser(shown === undefined ? text : shown);
   await session;
   const typing = document.createElement("div");

@@ -143,7 +143,9 @@ def send(page: Page, text: str) -> None:
     page.fill("#text", text)
     page.press("#text", "Enter")
     page.locator(".msg.user").nth(before).wait_for(timeout=30_000)
-    page.locator(".msg.bot.typing").wait_for(state="detached", timeout=60_000)
+    # Until the page has its answer (the typing bubble appears only once the page's
+    # session is made, so waiting for it to go could pass before it came).
+    page.locator('#log[aria-busy="false"]').wait_for(state="attached", timeout=60_000)
 
 
 def sent_texts(gw: Gateway) -> list[str]:

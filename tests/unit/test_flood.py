@@ -41,11 +41,11 @@ def redis_or_skip() -> None:
         client.close()
 
 
-async def test_ten_in_ten_seconds_then_one_notice_then_silence() -> None:
+async def test_twenty_in_ten_seconds_then_one_notice_then_silence() -> None:
     guard = FloodGuard()
-    verdicts = [await guard.check(1) for _ in range(13)]
-    assert verdicts[:10] == [Verdict.OK] * 10
-    assert verdicts[10:] == [Verdict.NOTICE, Verdict.SILENT, Verdict.SILENT]
+    verdicts = [await guard.check(1) for _ in range(23)]
+    assert verdicts[:20] == [Verdict.OK] * 20
+    assert verdicts[20:] == [Verdict.NOTICE, Verdict.SILENT, Verdict.SILENT]
     assert await guard.check(2) is Verdict.OK  # another chat is not counted with it
 
 
@@ -58,9 +58,9 @@ async def test_two_gateways_count_one_chat_together_in_redis() -> None:
     redis_or_skip()
     chat = time.time_ns()  # a key no earlier run used
     first, second = FloodGuard(REDIS_URL), FloodGuard(REDIS_URL)
-    verdicts = [await (first if i % 2 else second).check(chat) for i in range(12)]
-    assert verdicts[:10] == [Verdict.OK] * 10
-    assert verdicts[10:] == [Verdict.NOTICE, Verdict.SILENT]
+    verdicts = [await (first if i % 2 else second).check(chat) for i in range(22)]
+    assert verdicts[:20] == [Verdict.OK] * 20
+    assert verdicts[20:] == [Verdict.NOTICE, Verdict.SILENT]
 
 
 async def test_redis_down_lets_messages_through_and_says_so(
@@ -68,8 +68,8 @@ async def test_redis_down_lets_messages_through_and_says_so(
 ) -> None:
     guard = FloodGuard("redis://127.0.0.1:1/0")  # nothing listens on port 1
     with caplog.at_level(logging.WARNING, logger="bot.pipeline.flood"):
-        verdicts = [await guard.check(3) for _ in range(15)]
-    assert verdicts == [Verdict.OK] * 15
+        verdicts = [await guard.check(3) for _ in range(25)]
+    assert verdicts == [Verdict.OK] * 25
     warnings = [r for r in caplog.records if "flood guard unavailable" in r.getMessage()]
     assert len(warnings) == 1  # once a minute, not once a message
 
@@ -94,14 +94,14 @@ async def test_a_hundred_messages_at_once_do_not_reach_rasa_and_others_are_answe
     flooded, answered = results[:100], results[100:]
     # The others: answered by Rasa, each.
     assert [r.status for r in answered] == ["answered"] * 5
-    # The flooder: ten reached Rasa, the rest were rejected, and one was told why.
+    # The flooder: twenty reached Rasa, the rest were rejected, and one was told why.
     statuses = sorted(r.status for r in flooded)
-    assert statuses.count("answered") == 10 and statuses.count("rejected") == 90
+    assert statuses.count("answered") == 20 and statuses.count("rejected") == 80
     notices = [r for r in flooded if r.replies and texts.SLOW_DOWN in r.replies[0].text]
     assert len(notices) == 1
     assert notices[0].replies[0].text.startswith("You are sending messages faster")
     to_rasa = [b["message"] for b in fake_rasa.requests]
-    assert sum(t.startswith("spam") for t in to_rasa) == 10 and len(to_rasa) == 15
+    assert sum(t.startswith("spam") for t in to_rasa) == 20 and len(to_rasa) == 25
     # Nothing lost: every message is stored, in a final state.
     with sessions() as session:
         stored = session.scalars(select(Message.status).where(Message.direction == "in")).all()
