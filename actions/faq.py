@@ -12,7 +12,7 @@ from rasa_sdk.types import DomainDict
 from actions import common
 from actions.common import FAQ_PREFIX, button, finish, ui, user_language
 from bot import texts
-from bot.protocol import OFFICER_PAYLOAD, VOTE_PAYLOAD
+from bot.protocol import DETAILS_PAYLOAD, OFFICER_PAYLOAD, VOTE_PAYLOAD
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,11 @@ def utter_answer(dispatcher: CollectingDispatcher, lang: str, topic: str) -> str
         log.warning("answer fallback to English: topic=%s language=%s", topic, lang)
         body = f"{ui(lang, texts.ANSWER_IN_ENGLISH)}\n\n{body}"
     store = common.answer_store()
-    buttons = [button(store.title(t, lang), f"/{t}") for t in answer.follow_up]
+    buttons = []
+    if answer.details:
+        # The rest of the answer, shown by the gateway (bot.pipeline.handlers.details).
+        buttons.append(button(ui(lang, texts.MORE_DETAILS), f"{DETAILS_PAYLOAD}{topic}"))
+    buttons += [button(store.title(t, lang), f"/{t}") for t in answer.follow_up]
     buttons.append(button(ui(lang, texts.MENU), "/help"))
     if lang != "zh":
         # The same answer in Chinese, to show at a counter (handled by the gateway).

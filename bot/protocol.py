@@ -4,7 +4,8 @@ The gateway (bot.pipeline) and the actions (actions/) run in different processes
 talk only through Rasa. What one side writes and the other reads is defined here:
 
 - **button payloads** the gateway handles itself (a language choice, a vote, the
-  officer's view) and the channels' limits on buttons, checked when a button is built;
+  officer's view, an answer's details) and the channels' limits on buttons, checked
+  when a button is built;
 - **the turn report**: what the actions tell the gateway about a turn (intent,
   confidence, languages, what the last question awaits, whether the user's answer must
   be kept out of the transcript), sent as custom messages of Rasa's REST protocol and
@@ -26,6 +27,8 @@ from typing import Any
 LANGUAGE_PAYLOAD = "/language "
 VOTE_PAYLOAD = "/vote "
 OFFICER_PAYLOAD = "/officer "
+# The rest of a policy answer: "/details <topic>".
+DETAILS_PAYLOAD = "/details "
 # A person, please (a button); back to the bot (a button or typed); a rating of a person's
 # help: "/rate <handoff> <1-5>".
 HUMAN_PAYLOAD = "/human"

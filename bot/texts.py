@@ -114,6 +114,12 @@ NO_ANSWER_YET = N_(
     "%(hotline)s."
 )
 NOT_PUBLISHED = N_("not yet published, please ask the hotline %(hotline)s")
+# Once, at the end of an answer: the office facts it names that are not yet published
+# (their names from locales/<lang>/facts.yml, as one list), bot.answers.facts.
+FACTS_NOT_PUBLISHED = N_(
+    "Not yet published: %(facts)s. The immigration hotline %(hotline)s can tell you."
+)
+FACTS_NOT_PUBLISHED_NO_HOTLINE = N_("Not yet published: %(facts)s.")
 # Web chat page and Telegram command menu.
 WEBCHAT_TITLE = N_("Yiwu Immigration Assistant")
 WEBCHAT_PLACEHOLDER = N_("Type your question…")
@@ -124,6 +130,7 @@ COMMAND_LANGUAGE = N_("Choose your language")
 COMMAND_HELP = N_("What I can help with")
 # Policy answers.
 SHOW_OFFICER = N_("Show in Chinese")
+MORE_DETAILS = N_("More details")
 ANSWER_IN_ENGLISH = N_("This answer is not yet available in your language; here it is in English.")
 HELPFUL = N_("Helpful")
 NOT_HELPFUL = N_("Not helpful")

@@ -14,19 +14,30 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from babel import Locale, UnknownLocaleError
-from babel.lists import format_list
 
 from bot import texts
-from bot.answers.render import to_html
+from bot.answers.facts import (
+    LANGUAGES_SUFFIX,
+    MAX_ANSWER_WIDTH,
+    MAX_FACT_LINE_WIDTH,
+    PLACEHOLDER,
+    display_width,
+    load_labels,
+    render_answer,
+    unset_notice_marks,
+)
+from bot.answers.languages import language_names
+from bot.answers.render import to_html, to_plain
 from bot.i18n import SUPPORTED_LANGUAGES, gettext
 from bot.settings import PROJECT_ROOT
 
 TELEGRAM_LIMIT = 4096
 MISSING_TOPIC = "topic missing: every language needs every topic"
 DEFAULT_MAX_AGE_DAYS = 365
-KEYS = {"title", "text", "sources", "reviewed", "follow_up"}
-PLACEHOLDER = re.compile(r"\{([^{}\n]*)\}")
+KEYS = {"title", "text", "details", "sources", "reviewed", "follow_up"}
+# A fact not yet published reads, in the length check, as a value this long.
+_STAND_IN = "x" * 30
+__all__ = ["PLACEHOLDER", "check_all", "check_text", "fill_placeholders", "language_names"]
 _HTML_TAG = re.compile(r"</?[A-Za-z][^>]*>")
 _LINK = re.compile(r"\[([^\]\n]+)\]\(([^)\s]*)\)")
 _SAFE_URL = re.compile(r"^(https?://|tel:|mailto:|\{[a-z_]+\}$)", re.IGNORECASE)
@@ -94,6 +105,60 @@ def _placeholder_problems(text: str, office: dict[str, str | None]) -> list[str]
     return found
 
 
+def _fact_problems(text: str, office: dict[str, str | None], labels_file: Path) -> list[str]:
+    """Each fact on a short line of its own, and named in the language's facts.yml."""
+    found = []
+    labels = load_labels(labels_file)
+    for line in text.split("\n"):
+        names = PLACEHOLDER.findall(line)
+        if names and display_width(line) > MAX_FACT_LINE_WIDTH:
+            found.append(
+                f"line '{line[:40]}...' names a fact and is {display_width(line)} characters "
+                f"long: put the fact on a short line of its own (at most "
+                f"{MAX_FACT_LINE_WIDTH}), as the line is left out while the fact is unpublished"
+            )
+        for name in names:
+            if name in office and name not in labels:
+                found.append(
+                    f"{{{name}}} has no name in {labels_file}: users are told by that "
+                    f"name when it is not yet published"
+                )
+    return sorted(set(found), key=found.index)
+
+
+def shown_problems(
+    text: str, office: dict[str, str | None], lang: str, *, locales: Path
+) -> list[str]:
+    """What is wrong with ``text`` as users read it: with the office facts as they are,
+    with every fact published, and with none published."""
+    found = []
+    states: dict[str, dict[str, str | None]] = {
+        "as it reads now": office,
+        "once every fact is published": {k: v or _STAND_IN for k, v in office.items()},
+        "with no fact published": {
+            k: (v if k == "immigration_hotline" else None) for k, v in office.items()
+        },
+    }
+    marks = unset_notice_marks(lang)
+    widths: dict[str, int] = {}
+    repeated = []
+    for state, facts in states.items():
+        shown = to_plain(render_answer(text, facts, lang, locales=locales)).strip()
+        widths[state] = display_width(shown)
+        folded = shown.casefold()
+        if sum(folded.count(mark) for mark in marks) > 1:
+            repeated.append(state)
+    worst = max(widths, key=lambda state: widths[state])
+    if widths[worst] > MAX_ANSWER_WIDTH:
+        found.append(
+            f"{widths[worst]} characters {worst}; the limit is {MAX_ANSWER_WIDTH} (about one "
+            f"and a half phone screens): put the action first and move the rest to details"
+        )
+    if repeated:
+        found.append(f"says more than once that a fact is not yet published ({repeated[0]})")
+    return found
+
+
 def fill_placeholders(text: str, office: dict[str, str | None], lang: str) -> str:
     """Office facts into an answer; an unpublished one (empty) says so in ``lang``.
     Names the office file does not know are left as typed (the check reports them)."""
@@ -109,30 +174,6 @@ def fill_placeholders(text: str, office: dict[str, str | None], lang: str) -> st
         return found or missing
 
     return PLACEHOLDER.sub(value, text)
-
-
-# An office fact whose name ends so lists languages by their codes ("zh en"): users read
-# their names in their own language, as one list ("Chinese and English", "中文和英文").
-LANGUAGES_SUFFIX = "_languages"
-
-
-def language_names(codes: str, lang: str) -> str:
-    names = []
-    for code in codes.replace(",", " ").split():
-        try:
-            names.append(Locale.parse(code).get_display_name(lang) or code)
-        except (ValueError, UnknownLocaleError):
-            names.append(code)
-    joined = format_list(names, locale=lang)
-    if lang == "es" and len(names) > 1 and _SPANISH_E.match(names[-1]):
-        # Spanish writes "e", not "y", before an "i" sound ("chino e inglés"), as ICU's
-        # list formatter does; CLDR's patterns, which babel uses, cannot say so.
-        head, _, _ = joined.rpartition(" y ")
-        joined = f"{head} e {names[-1]}"
-    return joined
-
-
-_SPANISH_E = re.compile(r"^(?:i|hi(?![aeiouáéíóú]))", re.IGNORECASE)
 
 
 def check_text(
@@ -189,14 +230,28 @@ def check_text(
         if not isinstance(text, str) or not text.strip():
             err(lines.get(f"{topic}.text", line), topic, "text is missing or empty")
             continue
-        text_line = lines.get(f"{topic}.text", line)
-        for message in markup_problems(text) + _placeholder_problems(text, office):
-            err(text_line, topic, message)
+        if isinstance(title, str) and PLACEHOLDER.search(title):
+            err(lines.get(f"{topic}.title", line), topic, "no {placeholders} in a title")
+        details = entry.get("details")
+        if details is not None and (not isinstance(details, str) or not details.strip()):
+            err(lines.get(f"{topic}.details", line), topic, "details: text, or leave it out")
+            details = None
+        for field, body in (("text", text), ("details", details)):
+            if body is None:
+                continue
+            field_line = lines.get(f"{topic}.{field}", line)
+            found = markup_problems(body) + _placeholder_problems(body, office)
+            found += _fact_problems(body, office, path.parent / "facts.yml")
+            found += shown_problems(body, office, lang, locales=path.parent.parent)
+            for message in found:
+                err(field_line, topic, message if field == "text" else f"details: {message}")
         if isinstance(title, str):
-            rendered = to_html(fill_placeholders(f"{title}\n\n{text}", office, lang))
+            rendered = to_html(
+                title + "\n\n" + render_answer(text, office, lang, locales=path.parent.parent)
+            )
             if len(rendered) > TELEGRAM_LIMIT:
                 err(
-                    text_line,
+                    lines.get(f"{topic}.text", line),
                     topic,
                     f"{len(rendered)} characters after rendering; the limit is {TELEGRAM_LIMIT}",
                 )
@@ -257,9 +312,9 @@ def check_all(
         problems += found
         for topic, entry in (data or {}).items():
             if isinstance(entry, dict) and isinstance(entry.get("text"), str):
-                placeholders.setdefault(str(topic), {})[lang] = set(
-                    PLACEHOLDER.findall(entry["text"])
-                )
+                details = entry.get("details")
+                both = entry["text"] + (details if isinstance(details, str) else "")
+                placeholders.setdefault(str(topic), {})[lang] = set(PLACEHOLDER.findall(both))
     for topic, by_lang in placeholders.items():
         reference = by_lang.get("en")
         for lang, names in by_lang.items():

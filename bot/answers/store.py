@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.answers.check import MISSING_TOPIC, check_text, faq_topics, fill_placeholders
+from bot.answers.facts import render_answer
 from bot.answers.office import load_office
 from bot.i18n import DEFAULT_LANGUAGE
 from bot.settings import get_settings
@@ -28,6 +29,8 @@ class Answer:
     title: str
     text: str
     follow_up: tuple[str, ...] = ()
+    # The rest of the answer, behind a "More details" button ("" when it has none).
+    details: str = ""
 
 
 class AnswerError(ValueError):
@@ -83,6 +86,11 @@ class AnswerStore:
     def _fill(self, text: str, lang: str) -> str:
         return fill_placeholders(text, load_office(self._office_file), lang)
 
+    def _render(self, text: str, lang: str) -> str:
+        """As users read it: unpublished facts said once, at the end (bot.answers.facts)."""
+        office = load_office(self._office_file)
+        return render_answer(text.strip(), office, lang, locales=self._dir)
+
     def get(self, topic: str, lang: str) -> Answer | None:
         """The answer in ``lang``; English when that language lacks the topic."""
         for candidate in (lang, DEFAULT_LANGUAGE):
@@ -92,8 +100,9 @@ class AnswerStore:
                     topic=topic,
                     language=candidate,
                     title=self._fill(entry["title"].strip(), lang),
-                    text=self._fill(entry["text"].strip(), lang),
+                    text=self._render(entry["text"], lang),
                     follow_up=tuple(str(t) for t in entry.get("follow_up") or ()),
+                    details=self._render(entry["details"], lang) if entry.get("details") else "",
                 )
         return None
 

@@ -336,16 +336,22 @@ def cmd_answers_check(args: argparse.Namespace) -> int:
 
 
 def cmd_answers_show(args: argparse.Namespace) -> int:
+    from bot import texts
     from bot.answers.render import to_html, to_plain
     from bot.answers.store import AnswerStore
+    from bot.i18n import gettext
 
     locales = get_settings().locales_dir
     answer = AnswerStore(locales, locales / "office.yml").get(args.topic, args.lang)
     if answer is None:
         print(f"no answer for {args.topic}")
         return 1
-    body = f"{answer.title}\n\n{answer.text}"
-    print(to_html(body) if args.channel == "telegram" else to_plain(body))
+    render = to_html if args.channel == "telegram" else to_plain
+    print(render(f"{answer.title}\n\n{answer.text}"))
+    if answer.details:
+        # What the "More details" button under the answer shows.
+        print(f"\n[{gettext(args.lang, texts.MORE_DETAILS)}]\n")
+        print(render(answer.details))
     if answer.language != args.lang:
         print(f"(not translated into {args.lang}: users see the English answer)")
     return 0

@@ -9,7 +9,7 @@ the chain. The order is the behaviour, so each rule has a test (tests/unit/test_
    on a channel without buttons (WeChat), a numbered choice ("2") becomes the button it
    stands for (it answers nothing itself);
 1. button payloads the gateway answers: a language choice, a vote, the officer's view,
-   the rating of a person's help;
+   an answer's details, the rating of a person's help;
 2. the language of the reply is decided (no answer: it only sets the turn's language);
 3. account commands (/unlink, /forget, "forget me", /reminders), typed or pressed only;
 4. a person, please ("/human", while the bot has the chat); back to the bot ("/bot",
@@ -39,6 +39,7 @@ from bot.pipeline.flood import FloodGuard
 from bot.pipeline.handlers.account import AccountCommands
 from bot.pipeline.handlers.bare_number import BareNumber
 from bot.pipeline.handlers.choices import NumberedChoice
+from bot.pipeline.handlers.details import AnswerDetails
 from bot.pipeline.handlers.empty import EmptyMessage
 from bot.pipeline.handlers.evidence import Evidence
 from bot.pipeline.handlers.flood import Flood
@@ -76,6 +77,7 @@ def build_chain(
             LanguageChoice(),
             Votes(sessions),
             OfficerView(answers),
+            AnswerDetails(answers),
             Rating(sessions),
             TicketButtons(sessions),
             DecideLanguage(),

@@ -131,7 +131,10 @@ def test_every_domain_action_is_implemented() -> None:
     assert set(DOMAIN["actions"]) <= implemented
 
 
-async def test_answer_offers_menu_and_show_in_chinese() -> None:
+async def test_answer_offers_menu_and_show_in_chinese(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edit_russian(tmp_path, monkeypatch, lambda d: d["faq_visa_extension"].pop("details", None))
     messages, _ = await run(ActionAnswerFaq(), "faq_visa_extension_ru")
     (msg,) = visible(messages)
     assert msg["buttons"] == [
@@ -140,6 +143,23 @@ async def test_answer_offers_menu_and_show_in_chinese() -> None:
         {"title": gettext("ru", texts.HELPFUL), "payload": "/vote faq_visa_extension 1"},
         {"title": gettext("ru", texts.NOT_HELPFUL), "payload": "/vote faq_visa_extension 0"},
     ]
+
+
+async def test_answer_with_details_offers_more_details_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edit_russian(
+        tmp_path,
+        monkeypatch,
+        lambda d: d["faq_visa_extension"].__setitem__("details", "Подробности."),
+    )
+    messages, _ = await run(ActionAnswerFaq(), "faq_visa_extension_ru")
+    (msg,) = visible(messages)
+    assert msg["buttons"][0] == {
+        "title": gettext("ru", texts.MORE_DETAILS),
+        "payload": "/details faq_visa_extension",
+    }
+    assert "Подробности" not in msg["text"]  # shown only when asked for
 
 
 def edit_russian(

@@ -86,13 +86,18 @@ def touch_later(path: Path) -> None:
 
 
 def test_placeholders_filled_and_unpublished_facts_explained(locales: Path) -> None:
+    """The line naming an unset fact is left out; one sentence at the end names it
+    (bot.answers.facts; tests/unit/test_answer_facts.py)."""
+    write(
+        locales / "en" / "answers.yml",
+        {"faq_overstay": entry("Overstay", "Call {immigration_hotline}.\n- {center_address}")},
+    )
+    write(locales / "en" / "facts.yml", {"center_address": "the address"})
     store = AnswerStore(locales, locales / "office.yml")
     answer = store.get("faq_overstay", "en")
     assert answer is not None
-    assert (
-        answer.text
-        == "Call 12367. Visit " + gettext("en", texts.NOT_PUBLISHED, hotline="12367") + "."
-    )
+    notice = gettext("en", texts.FACTS_NOT_PUBLISHED, facts="the address", hotline="12367")
+    assert answer.text == f"Call 12367.\n\n{notice}"
 
 
 def test_edit_takes_effect_on_next_request(locales: Path) -> None:

@@ -37,7 +37,7 @@ def test_no_wrong_wording_comes_back(lang: str) -> None:
     for topic, phrases in listed.items():
         answer = store.get(topic, lang)
         assert answer is not None and answer.language == lang, (lang, topic)
-        shown = (answer.title + "\n" + answer.text).casefold()
+        shown = "\n".join((answer.title, answer.text, answer.details)).casefold()
         assert phrases, (lang, topic)
         for phrase in phrases:
             assert phrase.casefold() not in shown, (lang, topic, phrase)

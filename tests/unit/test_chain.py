@@ -53,6 +53,7 @@ def test_the_order_is_written_once() -> None:
         "LanguageChoice",
         "Votes",
         "OfficerView",
+        "AnswerDetails",
         "Rating",
         "TicketButtons",
         "DecideLanguage",

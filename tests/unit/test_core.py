@@ -236,6 +236,35 @@ async def test_officer_view_shows_chinese_answer_under_users_title(
     assert len(fake_rasa.requests) == 1  # the officer view needs no NLU
 
 
+async def test_more_details_button_shows_the_rest_in_the_users_language(
+    sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    """Issue 16: answers are short; the rest is behind a button the gateway answers."""
+    from bot.answers.store import AnswerStore
+    from bot.nlu.rasa_runtime import domain_intents
+    from bot.pipeline.rasa_client import RasaClient
+    from bot.settings import PROJECT_ROOT
+
+    answers = AnswerStore(PROJECT_ROOT / "locales", PROJECT_ROOT / "locales" / "office.yml")
+    topic = next(t for t in answers.entries("ru") if answers.entries("ru")[t].get("details"))
+    assistant = Assistant(
+        sessions=sessions,
+        rasa=RasaClient("http://rasa.test", transport=fake_rasa.transport()),
+        intents=domain_intents(),
+        answers=answers,
+        registry_key=REGISTRY_KEY,
+    )
+    await assistant.handle(inbound("Как продлить визу в Иу?"))
+    (reply,) = await assistant.handle(inbound(f"/details {topic}", kind="button"))
+    ru = answers.get(topic, "ru")
+    assert ru is not None and ru.details
+    assert reply.text == f"{ru.title}\n\n{ru.details}" and reply.language == "ru"
+    assert len(fake_rasa.requests) == 1  # the details need no NLU
+    # A topic without details (or none at all) is an ordinary message for Rasa.
+    await assistant.handle(inbound("/details faq_nothing", kind="button"))
+    assert len(fake_rasa.requests) == 2
+
+
 # Votes that count (an answer shown, once): tests/unit/test_votes.py.
 async def test_malformed_vote_payload_is_just_text(
     assistant: Assistant, fake_rasa: FakeRasa
