@@ -81,6 +81,30 @@ def fact_label(name: str, locales: Path, lang: str) -> str:
     return name.replace("_", " ")
 
 
+def fact_labels(names: list[str], locales: Path, lang: str) -> list[str]:
+    """The names of ``names`` for one list. A label for several facts together
+    ("center_address+center_hours": "the service center's address and opening hours")
+    stands for all of them where all are in the list, so a list does not repeat itself."""
+    labels = {
+        **load_labels(locales / DEFAULT_LANGUAGE / "facts.yml"),
+        **load_labels(locales / lang / "facts.yml"),
+    }
+    groups = sorted((key.split("+") for key in labels if "+" in key), key=lambda group: -len(group))
+    out: list[str] = []
+    done: set[str] = set()
+    for name in names:
+        if name in done:
+            continue
+        group = next((g for g in groups if name in g and set(g) <= set(names) - done), None)
+        if group:
+            out.append(labels["+".join(group)])
+            done.update(group)
+        else:
+            out.append(fact_label(name, locales, lang))
+            done.add(name)
+    return out
+
+
 def unset_notice_marks(lang: str) -> tuple[str, ...]:
     """Fixed words of each "not yet published" notice in ``lang``: an answer whose text
     a user reads holds at most one of them (bot.answers.check)."""
@@ -139,7 +163,7 @@ def render_answer(text: str, office: dict[str, str | None], lang: str, *, locale
     shown = fill_facts(kept, office, lang)
     if not unset:
         return shown
-    names = format_list([fact_label(n, locales, lang) for n in unset], locale=lang)
+    names = format_list(fact_labels(unset, locales, lang), locale=lang)
     hotline = office.get("immigration_hotline")
     msgid = texts.FACTS_NOT_PUBLISHED if hotline else texts.FACTS_NOT_PUBLISHED_NO_HOTLINE
     notice = gettext(lang, msgid, facts=names, hotline=hotline or "")
