@@ -59,6 +59,7 @@ class AnswerStore:
         self._dir = locales_dir or get_settings().locales_dir
         self._office_file = office_file or self._dir / "office.yml"
         self._cache: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
+        self._refused: dict[str, int] = {}  # language -> mtime of the version refused
 
     def path(self, lang: str) -> Path:
         return self._dir / lang / "answers.yml"
@@ -74,10 +75,15 @@ class AnswerStore:
             return cached[1] if cached else {}
         if cached and cached[0] == mtime:
             return cached[1]
+        if self._refused.get(lang) == mtime:
+            # Checked already and refused: not again on every question (the check renders
+            # each answer several ways), and logged once per version of the file.
+            return cached[1] if cached else {}
         try:
             office = load_office(self._office_file)
             data = parse_answer_file(path.read_bytes(), path=path, lang=lang, office=office)
         except AnswerError as exc:
+            self._refused[lang] = mtime
             log.error("answer file refused, the last good version keeps serving: %s", exc)
             return cached[1] if cached else {}
         self._cache[lang] = (mtime, data)

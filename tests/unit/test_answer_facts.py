@@ -106,3 +106,26 @@ def test_real_answers_never_carry_the_old_inline_notice(lang: str) -> None:
         for shown in (answer.text, answer.details):
             assert inline not in shown, (lang, topic)
             assert shown.count(head) <= 1, (lang, topic)
+
+
+def test_a_label_of_several_facts_names_them_together_only_when_all_are_missing(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "facts.yml").write_text(
+        'center_address: "the address"\n'
+        'center_hours: "the hours"\n'
+        'merchant_card_fee: "the fee"\n'
+        'center_address+center_hours: "the address and hours"\n',
+        encoding="utf-8",
+    )
+    both = render_answer("- {center_address}\n- {center_hours}", OFFICE, "en", locales=tmp_path)
+    assert both.startswith("Not yet published: the address and hours.")
+    office = {**OFFICE, "center_hours": "9-17", "merchant_card_fee": None}
+    one = render_answer(
+        "- {merchant_card_fee}\n- {center_address}\n- {center_hours}",
+        office,
+        "en",
+        locales=tmp_path,
+    )
+    assert one.startswith("- 9-17\n\nNot yet published: the fee and the address.")

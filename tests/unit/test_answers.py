@@ -133,6 +133,22 @@ def test_broken_file_is_refused_and_last_good_keeps_serving(
     assert "answer file refused" in caplog.text
 
 
+def test_refused_file_is_checked_and_logged_once_per_version(
+    locales: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = AnswerStore(locales, locales / "office.yml")
+    assert store.get("faq_emergency", "fr") is not None
+    path = locales / "fr" / "answers.yml"
+    path.write_bytes(b"faq_emergency: [unclosed")
+    touch_later(path)
+    for _ in range(5):
+        assert store.get("faq_emergency", "fr") is not None  # the last good version
+    assert caplog.text.count("answer file refused") == 1
+    touch_later(path)  # saved again, still broken: checked again, logged again
+    store.get("faq_emergency", "fr")
+    assert caplog.text.count("answer file refused") == 2
+
+
 def test_missing_translation_falls_back_to_english(locales: Path) -> None:
     store = AnswerStore(locales, locales / "office.yml")
     answer = store.get("faq_overstay", "fr")
