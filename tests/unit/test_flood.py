@@ -106,3 +106,31 @@ async def test_a_hundred_messages_at_once_do_not_reach_rasa_and_others_are_answe
     with sessions() as session:
         stored = session.scalars(select(Message.status).where(Message.direction == "in")).all()
     assert len(stored) == 105 and "received" not in stored
+
+
+async def test_memory_window_slides_and_forgets_quiet_chats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The in-process window is a moving one (as limits' is) and does not grow with
+    every chat ever seen: chats quiet for longer than the longest window are dropped."""
+    from limits import parse
+
+    from bot.pipeline import flood
+
+    clock = [1000.0]
+    monkeypatch.setattr(flood.time, "monotonic", lambda: clock[0])
+    windows = flood.MemoryWindows()
+    item = parse("3 per 10 seconds")
+    for t in (0.0, 4.0, 8.0):
+        clock[0] = 1000.0 + t
+        assert await windows.hit(item, "chat", "1")
+    assert not await windows.hit(item, "chat", "1")  # 3 in the last 10 s
+    clock[0] = 1010.5  # the hit at 0 s has left the window, the others have not
+    assert await windows.hit(item, "chat", "1")
+    assert not await windows.hit(item, "chat", "1")
+    for chat in range(100):
+        await windows.hit(item, "chat", str(chat + 2))
+    assert len(windows) == 101
+    clock[0] = 1010.5 + windows.SWEEP_EVERY_S + 11
+    await windows.hit(item, "chat", "new")
+    assert len(windows) == 1
