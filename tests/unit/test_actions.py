@@ -200,5 +200,7 @@ async def test_follow_up_topics_become_buttons(
         lambda d: d["faq_visa_extension"].__setitem__("follow_up", ["faq_overstay"]),
     )
     messages, _ = await run(ActionAnswerFaq(), "faq_visa_extension_ru")
-    first = visible(messages)[0]["buttons"][0]
-    assert first == {"title": data["faq_overstay"]["title"], "payload": "/faq_overstay"}
+    buttons = visible(messages)[0]["buttons"]
+    # After "More details" (the answer has details), before the menu.
+    assert buttons[0]["payload"] == "/details faq_visa_extension"
+    assert buttons[1] == {"title": data["faq_overstay"]["title"], "payload": "/faq_overstay"}

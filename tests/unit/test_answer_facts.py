@@ -43,8 +43,8 @@ def test_lines_of_unset_facts_are_left_out_and_named_once_at_the_end() -> None:
         "Bring your passport.\n\n"
         "- Website: https://www.nia.gov.cn\n\n"
         "To talk to a person, call 12367 (Chinese and English).\n\n"
-        "Not yet published: the fee for the card, the service center's address, and the "
-        "service center's opening hours. The immigration hotline 12367 can tell you."
+        "Not yet published: the fee for the card and the service center's address and "
+        "opening hours. The immigration hotline 12367 can tell you."
     )
 
 

@@ -71,8 +71,13 @@ def locales(tmp_path: Path) -> Path:
     write(tmp_path / "office.yml", {"immigration_hotline": "12367", "center_address": None})
     write(
         tmp_path / "en" / "answers.yml",
-        {"faq_overstay": entry("Overstay", "Call {immigration_hotline}. Visit {center_address}.")},
+        {"faq_overstay": entry("Overstay", "Call {immigration_hotline}.\n- {center_address}")},
     )
+    for lang in ("en", "fr"):  # the names of the facts, as users read them
+        write(
+            tmp_path / lang / "facts.yml",
+            {"immigration_hotline": "the hotline", "center_address": "the address"},
+        )
     write(
         tmp_path / "fr" / "answers.yml",
         {"faq_emergency": entry("Urgences", "Appelez le 110.")},
@@ -88,11 +93,6 @@ def touch_later(path: Path) -> None:
 def test_placeholders_filled_and_unpublished_facts_explained(locales: Path) -> None:
     """The line naming an unset fact is left out; one sentence at the end names it
     (bot.answers.facts; tests/unit/test_answer_facts.py)."""
-    write(
-        locales / "en" / "answers.yml",
-        {"faq_overstay": entry("Overstay", "Call {immigration_hotline}.\n- {center_address}")},
-    )
-    write(locales / "en" / "facts.yml", {"center_address": "the address"})
     store = AnswerStore(locales, locales / "office.yml")
     answer = store.get("faq_overstay", "en")
     assert answer is not None
