@@ -12,7 +12,8 @@ same texts (/model/parse). It prints the mean per message of each layer:
     actions                the action server's own time (expatbot_action_seconds), all calls
     NLU parse              /model/parse alone
     and the differences: the gateway outside Rasa, Rasa outside NLU and actions
-    (policies, tracker, action round trips).
+    (policies, tracker, action round trips);
+    then each process's CPU time per message while the messages were sent (/proc).
 
 With --rate R the messages are sent at R a second from concurrent web sessions instead
 of one after another (an open model), to see where time goes under load.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import statistics
 import sys
@@ -44,6 +46,20 @@ from bot.settings import Settings
 
 TOKEN = "bench-metrics-token"
 RASA_TOKEN = "bench-rasa-token"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process and its children so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    total = 0
+    for p in pids:
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def metric_sums(text: str, name: str) -> tuple[float, float]:
@@ -138,9 +154,11 @@ def main() -> None:
             wait_healthy(service, timeout=240, say=lambda _s: None)
         asyncio.run(send_all(gateway, 6, 0))  # warm-up: every language once
         before = {u: scrape(f"{u}/metrics") for u in (gateway, rasa, actions)}
+        cpu_before = {s.name: cpu_seconds(s.process.pid) for s in services if s.process}
         started = time.perf_counter()
         web = asyncio.run(send_all(gateway, args.messages, args.rate))
         wall = time.perf_counter() - started
+        cpu_after = {s.name: cpu_seconds(s.process.pid) for s in services if s.process}
         after = {u: scrape(f"{u}/metrics") for u in (gateway, rasa, actions)}
         nlu = nlu_times(rasa, args.messages)
 
@@ -181,7 +199,11 @@ def main() -> None:
         print("actions called:", ", ".join(f"{a} {float(c):.0f}" for a, c in per_action))
         for service in services:
             assert service.process is not None
-            print(f"resident memory, {service.name}: {rss_mib(service.process.pid):.0f} MiB")
+            cpu_ms = (cpu_after[service.name] - cpu_before[service.name]) * 1000 / n
+            print(
+                f"{service.name}: CPU {cpu_ms:.1f} ms per message, "
+                f"resident memory {rss_mib(service.process.pid):.0f} MiB"
+            )
     finally:
         for service in reversed(services):
             service.stop()
