@@ -20,6 +20,14 @@ CORRECTED = {
     "faq_emergency",
     "faq_overstay",
     "faq_accommodation_registration",
+    # Missing warnings and claims stated with more certainty than the sources allow.
+    "faq_work_permit",
+    "faq_visa_extension",
+    "faq_merchant_card_apply",
+    "faq_merchant_card_uses",
+    "faq_service_center",
+    "faq_dispute_process",
+    "faq_preferential_policies",
 }
 
 
