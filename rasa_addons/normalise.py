@@ -23,7 +23,18 @@ _ARABIC_LETTERS = str.maketrans(
         "ئ": "ي",
         "ک": "ك",
         "ة": "ه",
+        "ۃ": "ه",
+        "ھ": "ه",
+        "ہ": "ه",
         "ؤ": "و",
+        # Letters for sounds Arabic lacks, typed for English words and dialect sounds:
+        # ڤيزا = فيزا (visa), پاسبور = باسبور (passport), گ and ڨ for the Gulf's and the
+        # Maghreb's g (گرت, ڨاع), چ for the Gulf's and Iraq's ch.
+        "ڤ": "ف",
+        "پ": "ب",
+        "گ": "ك",
+        "ڨ": "ق",
+        "چ": "ج",
     }
 )
 # Harakat, superscript alef, Quranic marks, and tatweel (a stretching stroke, not a letter).

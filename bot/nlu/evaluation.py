@@ -7,7 +7,15 @@ is never trained on: nlu_data/ holds the training data and Rasa reads only that.
 
 With FILEs named, those files are the set: all evaluated together, each example under
 its file's language (a file named <lang>.yml), and the JSON and the table give the same
-figures. Without, the held-out split is the set.
+figures. Without, the held-out split is the set, with the non-native English set
+(tests/data/nlu_heldout_nonnative/).
+
+Groups of writers are reported as rows of their own: a file in a directory named
+nlu_heldout_<group> is the group "<lang>-<group>" (non-native English: en-nonnative),
+counted in that row instead of its language's, so that the language's row stays
+comparable over time; an example whose metadata names its dialect counts in its language
+and in "<lang>-dialects" and "<lang>-<dialect>" (the Arabic held-out file's Egyptian,
+Gulf, Levantine, Maghrebi and MSA lines).
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ from bot.nlu.sanitize import clean
 from bot.settings import PROJECT_ROOT
 
 HELDOUT_DIR = PROJECT_ROOT / "tests" / "data" / "nlu_heldout"
+NONNATIVE_DIR = PROJECT_ROOT / "tests" / "data" / "nlu_heldout_nonnative"
+_GROUP_DIR = "nlu_heldout_"
 
 
 @dataclass(frozen=True)
@@ -40,6 +50,11 @@ class Example:
     intent: str
     language: str | None  # known from the file name, else None
     source: str
+    # The groups of writers it belongs to ("en-nonnative", "ar-dialects", "ar-gulf"):
+    # rows of their own in the report.
+    groups: tuple[str, ...] = ()
+    # Counted in its groups only, not in its language's row (a set of its own).
+    apart: bool = False
 
 
 @dataclass
@@ -99,21 +114,46 @@ def load_examples(path: Path) -> list[Example]:
     if not isinstance(data, dict):
         raise ConfigurationError(f"{path} is not a Rasa NLU file (no 'nlu:' list)")
     lang = path.stem if path.stem in SUPPORTED_LANGUAGES else None
+    file_groups: tuple[str, ...] = ()
+    if lang and path.parent.name.startswith(_GROUP_DIR):
+        file_groups = (f"{lang}-{path.parent.name[len(_GROUP_DIR) :]}",)
     examples = []
     for block in data.get("nlu") or []:
         if not isinstance(block, dict):
             continue
         if "intent" not in block:
             continue
-        for line in str(block.get("examples", "")).splitlines():
+        intent = str(block["intent"])
+        listed = block.get("examples", "")
+        if isinstance(listed, list):
+            # Rasa's long form: each example a mapping of text and metadata.
+            for item in listed:
+                if not isinstance(item, dict) or not str(item.get("text", "")).strip():
+                    continue
+                text = str(item["text"]).strip().removeprefix("- ").strip()
+                meta = item.get("metadata") or {}
+                dialect = meta.get("dialect") if isinstance(meta, dict) else None
+                groups = file_groups
+                if dialect and lang:
+                    groups += (f"{lang}-dialects", f"{lang}-{dialect}")
+                examples.append(
+                    Example(text, intent, lang, path.name, groups, apart=bool(file_groups))
+                )
+            continue
+        for line in str(listed).splitlines():
             line = line.strip()
             if line.startswith("- "):
-                examples.append(Example(line[2:].strip(), str(block["intent"]), lang, path.name))
+                examples.append(
+                    Example(
+                        line[2:].strip(), intent, lang, path.name, file_groups, bool(file_groups)
+                    )
+                )
     return examples
 
 
 def heldout_files() -> list[Path]:
-    return sorted(HELDOUT_DIR.glob("*.yml"))
+    """The held-out split, then the non-native English set."""
+    return sorted(HELDOUT_DIR.glob("*.yml")) + sorted(NONNATIVE_DIR.glob("*.yml"))
 
 
 # What classifies the cleaned texts with a model: Rasa's own parser, or a stand-in in tests.
@@ -149,6 +189,7 @@ def classify(texts: list[str], model: Path) -> list[dict[str, Any]]:
 class Report:
     overall: Scores
     languages: dict[str, Scores]
+    groups: dict[str, Scores] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -168,6 +209,17 @@ class Report:
                 }
                 for lang, s in sorted(self.languages.items())
             },
+            "groups": {
+                name: {
+                    "accuracy": round(s.accuracy, 4),
+                    "macro_f1": round(s.macro_f1, 4),
+                    "langid_accuracy": None
+                    if s.langid_accuracy is None
+                    else round(s.langid_accuracy, 4),
+                    "n": s.n,
+                }
+                for name, s in sorted(self.groups.items())
+            },
         }
 
 
@@ -180,17 +232,21 @@ def evaluate(
     predictions = (classifier or classify)(cleaned, model)
     overall = Scores()
     languages: dict[str, Scores] = defaultdict(Scores)
+    groups: dict[str, Scores] = defaultdict(Scores)
     for example, text, pred in zip(examples, cleaned, predictions, strict=True):
         detected = langid.decide(text, chosen=None, conversation=None, client=None).language
         lang = example.language or detected
         predicted = pred["intent"] or ""
         overall.add(example.intent, predicted)
-        scores = languages[lang]
-        scores.add(example.intent, predicted)
-        if example.language:
-            scores.langid_n += 1
-            scores.langid_correct += detected == example.language
-    return Report(overall, dict(languages))
+        rows = [groups[g] for g in example.groups]
+        if not example.apart:
+            rows.append(languages[lang])
+        for scores in rows:
+            scores.add(example.intent, predicted)
+            if example.language:
+                scores.langid_n += 1
+                scores.langid_correct += detected == example.language
+    return Report(overall, dict(languages), dict(groups))
 
 
 @dataclass(frozen=True)
@@ -198,6 +254,10 @@ class Thresholds:
     language_accuracy: float
     overall_accuracy: float
     langid_accuracy: float
+    # Language equity: no language, nor a group held to it, more than this below the
+    # best language.
+    max_gap_to_best: float = 1.0
+    equity_groups: tuple[str, ...] = ()
 
 
 def thresholds() -> Thresholds:
@@ -207,6 +267,8 @@ def thresholds() -> Thresholds:
         float(t["min_language_accuracy"]),
         float(t["min_overall_accuracy"]),
         float(t["min_langid_accuracy"]),
+        float(t.get("max_gap_to_best", 1.0)),
+        tuple(str(g) for g in t.get("equity_groups", ())),
     )
 
 
@@ -214,22 +276,36 @@ def failures(report: Report, limits: Thresholds) -> list[str]:
     found = []
     if report.overall.accuracy < limits.overall_accuracy:
         found.append(f"overall accuracy {report.overall.accuracy:.3f} < {limits.overall_accuracy}")
-    for lang, s in sorted(report.languages.items()):
+    for lang, s in sorted((report.languages | report.groups).items()):
         if s.accuracy < limits.language_accuracy:
             found.append(f"{lang}: accuracy {s.accuracy:.3f} < {limits.language_accuracy}")
         if s.langid_accuracy is not None and s.langid_accuracy < limits.langid_accuracy:
             found.append(f"{lang}: lang-id {s.langid_accuracy:.3f} < {limits.langid_accuracy}")
+    if report.languages:
+        best = max(report.languages, key=lambda lang: report.languages[lang].accuracy)
+        top = report.languages[best].accuracy
+        held = dict(report.languages)
+        held |= {g: report.groups[g] for g in limits.equity_groups if g in report.groups}
+        for name, s in sorted(held.items()):
+            if top - s.accuracy > limits.max_gap_to_best + 1e-9:
+                found.append(
+                    f"{name}: accuracy {s.accuracy:.3f} is more than "
+                    f"{limits.max_gap_to_best * 100:.0f} points below the best ({best} {top:.3f})"
+                )
     return found
 
 
 def format_report(report: Report, *, title: str) -> str:
     """The table of ``report``, with the figures of Report.as_json (same rounding)."""
-    lines = [title, f"{'lang':<6}{'n':>6}{'accuracy':>10}{'macro F1':>10}{'lang-id':>9}"]
+    lines = [title, f"{'lang':<13}{'n':>6}{'accuracy':>10}{'macro F1':>10}{'lang-id':>9}"]
     for lang, s in sorted(report.languages.items()):
         lid = "-" if s.langid_accuracy is None else f"{s.langid_accuracy:.4f}"
-        lines.append(f"{lang:<6}{s.n:>6}{s.accuracy:>10.4f}{s.macro_f1:>10.4f}{lid:>9}")
+        lines.append(f"{lang:<13}{s.n:>6}{s.accuracy:>10.4f}{s.macro_f1:>10.4f}{lid:>9}")
+    for name, s in sorted(report.groups.items()):
+        lid = "-" if s.langid_accuracy is None else f"{s.langid_accuracy:.4f}"
+        lines.append(f"{name:<13}{s.n:>6}{s.accuracy:>10.4f}{s.macro_f1:>10.4f}{lid:>9}")
     o = report.overall
-    lines.append(f"{'all':<6}{o.n:>6}{o.accuracy:>10.4f}{o.macro_f1:>10.4f}")
+    lines.append(f"{'all':<13}{o.n:>6}{o.accuracy:>10.4f}{o.macro_f1:>10.4f}")
     if o.pairs:
         lines.append("most confused (gold -> predicted):")
         for (gold, pred), count in o.pairs.most_common(8):
@@ -241,7 +317,10 @@ def evaluation_set(files: list[Path]) -> tuple[str, list[Path]]:
     """What is evaluated: the FILEs named, together; without any, the held-out split."""
     if files:
         return ", ".join(str(f) for f in files), list(files)
-    return "held-out split (tests/data/nlu_heldout)", heldout_files()
+    return (
+        "held-out split (tests/data/nlu_heldout, with tests/data/nlu_heldout_nonnative)",
+        heldout_files(),
+    )
 
 
 def run(

@@ -109,9 +109,10 @@ def test_table_says_what_the_json_says(two_files: list[Path]) -> None:
 
 def test_without_files_the_heldout_split_is_the_set() -> None:
     title, paths = nlu_eval.evaluation_set([])
-    assert "held-out" in title
-    assert paths == sorted((PROJECT_ROOT / "tests/data/nlu_heldout").glob("*.yml"))
-    assert len(paths) == 6
+    assert "held-out" in title and "nonnative" in title
+    heldout = sorted((PROJECT_ROOT / "tests/data/nlu_heldout").glob("*.yml"))
+    assert len(heldout) == 6
+    assert paths == [*heldout, PROJECT_ROOT / "tests/data/nlu_heldout_nonnative/en.yml"]
 
 
 def test_a_file_without_examples_fails_and_the_others_still_count(
@@ -148,8 +149,11 @@ def test_a_file_that_is_not_yaml_is_a_clear_error(tmp_path: Path) -> None:
 # Moved from tests/integration/test_nlu_eval.py: pure logic, no Rasa needed.
 
 
-@pytest.mark.parametrize("split", ["nlu_heldout", "nlu_independent"])
-def test_evaluation_sets_are_never_trained_on(split: str) -> None:
+@pytest.mark.parametrize(
+    ("split", "at_least"),
+    [("nlu_heldout", 1600), ("nlu_independent", 450), ("nlu_heldout_nonnative", 155)],
+)
+def test_evaluation_sets_are_never_trained_on(split: str, at_least: int) -> None:
     held = {
         e.text.casefold()
         for p in (PROJECT_ROOT / "tests/data" / split).glob("*.yml")
@@ -160,8 +164,83 @@ def test_evaluation_sets_are_never_trained_on(split: str) -> None:
         for p in (PROJECT_ROOT / "nlu_data").rglob("*.yml")
         for e in load_examples(p)
     }
-    assert len(held) > 450
+    assert len(held) > at_least
     assert not held & training
+
+
+@pytest.mark.parametrize(
+    ("path", "group"),
+    [("tests/data/nlu_heldout_nonnative/en.yml", None), ("tests/data/nlu_heldout/ar.yml", "ar-")],
+)
+def test_writer_groups_have_five_examples_per_intent(path: str, group: str | None) -> None:
+    """Issue 15: non-native English and each Arabic dialect are measured on their own."""
+    import yaml
+
+    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+    examples = load_examples(PROJECT_ROOT / path)
+    if group is None:
+        assert all(e.groups == ("en-nonnative",) and e.apart for e in examples)
+        counts = {i: sum(e.intent == i for e in examples) for i in domain["intents"]}
+        assert min(counts.values()) >= 5, counts
+        return
+    for dialect in ("egyptian", "gulf", "levantine", "maghrebi", "msa"):
+        lines = [e for e in examples if f"ar-{dialect}" in e.groups]
+        assert len(lines) >= 31, dialect
+    dialect_lines = [e for e in examples if "ar-dialects" in e.groups]
+    counts = {i: sum(e.intent == i for e in dialect_lines) for i in domain["intents"]}
+    assert min(counts.values()) >= 5, counts
+
+
+def test_long_form_examples_carry_their_dialect(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "ar.yml",
+        "nlu:\n- intent: greet\n  examples:\n  - text: |\n      هلا والله\n"
+        "    metadata:\n      dialect: gulf\n- intent: greet\n  examples: |\n    - مرحبا\n",
+    )
+    assert load_examples(path) == [
+        Example("هلا والله", "greet", "ar", "ar.yml", ("ar-dialects", "ar-gulf")),
+        Example("مرحبا", "greet", "ar", "ar.yml"),
+    ]
+    group_dir = tmp_path / "nlu_heldout_nonnative"
+    group_dir.mkdir()
+    (nonnative,) = load_examples(write(group_dir, "en.yml", EN))[:1]
+    assert nonnative.language == "en" and nonnative.groups == ("en-nonnative",)
+    assert nonnative.apart  # a set of its own: not counted in "en"
+
+
+def test_groups_are_rows_of_their_own_and_held_to_equity() -> None:
+    """Issue 15, item 4: no language, nor non-native English, more than 3 points below
+    the best language. Non-native English is its own row, not part of "en"."""
+    examples = [Example(f"en {i}", "greet", "en", "en.yml") for i in range(100)]
+    examples += [Example(f"fr {i}", "greet", "fr", "fr.yml") for i in range(100)]
+    examples += [
+        Example(f"nn {i}", "greet", "en", "en.yml", ("en-nonnative",), apart=True)
+        for i in range(100)
+    ]
+    wrong = {f"nn {i}" for i in range(3)} | {"fr 0"}  # en-nonnative 0.97, fr 0.99, en 1.0
+
+    def classifier(texts: list[str], model: Path) -> list[dict[str, Any]]:
+        return [{"intent": "deny" if t in wrong else "greet"} for t in texts]
+
+    report = nlu_eval.evaluate(examples, Path("m"), classifier=classifier)
+    assert report.languages["en"].n == 100 and report.languages["en"].accuracy == 1.0
+    assert report.groups["en-nonnative"].accuracy == 0.97
+    assert report.as_json()["groups"]["en-nonnative"]["n"] == 100
+    assert "en-nonnative" in nlu_eval.format_report(report, title="t")
+    limits = nlu_eval.Thresholds(0.9, 0.9, 0.0, 0.03, ("en-nonnative",))
+    assert nlu_eval.failures(report, limits) == []  # 1.0 - 0.97 is within 3 points
+    wrong |= {"nn 3", "fr 1", "fr 2", "fr 3", "fr 4"}
+    report = nlu_eval.evaluate(examples, Path("m"), classifier=classifier)
+    assert nlu_eval.failures(report, limits) == [
+        "en-nonnative: accuracy 0.960 is more than 3 points below the best (en 1.000)",
+        "fr: accuracy 0.950 is more than 3 points below the best (en 1.000)",
+    ]
+
+
+def test_equity_limits_are_in_pyproject() -> None:
+    limits = nlu_eval.thresholds()
+    assert limits.max_gap_to_best == 0.03 and "en-nonnative" in limits.equity_groups
 
 
 def test_scores_and_macro_f1() -> None:

@@ -14,6 +14,16 @@ def test_arabic_variants_diacritics_and_tatweel() -> None:
     assert normalise("تأشيرة مستشفى") == "تاشيره مستشفي"
 
 
+def test_letters_typed_for_english_words_and_dialect_sounds() -> None:
+    """Issue 15: the same word typed with the letters people use for v, p, g and ch."""
+    assert normalise("ڤيزا") == normalise("فيزا")
+    assert normalise("الپاسبور") == normalise("الباسبور")
+    assert normalise("گرت التاجر") == normalise("كرت التاجر")
+    assert normalise("ڨاع") == normalise("قاع")
+    assert normalise("چم يوم") == normalise("جم يوم")
+    assert normalise("اقامۃ ھنا") == normalise("اقامة هنا")
+
+
 def test_zero_width_and_direction_marks_removed() -> None:
     assert normalise("vi\u200bsa\u200f") == "visa"
 

@@ -24,3 +24,17 @@ def test_every_domain_intent_has_enough_examples(lang: str) -> None:
     thin = {i: n for i, n in counts.items() if n < MIN_EXAMPLES}
     assert not thin, f"{lang}: fewer than {MIN_EXAMPLES} examples: {thin}"
     assert len({e.text.casefold() for e in examples}) == len(examples), f"{lang}: duplicates"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["nlu_data/en/nonnative.yml", "nlu_data/ar/dialects.yml"],
+    ids=["en-nonnative", "ar-dialects"],
+)
+def test_writer_groups_have_twenty_examples_per_intent(path: str) -> None:
+    """Issue 15: non-native English and the Arabic dialects, at least 20 per intent."""
+    domain = yaml.safe_load((PROJECT_ROOT / "domain.yml").read_text(encoding="utf-8"))
+    examples = load_examples(PROJECT_ROOT / path)
+    counts = {intent: sum(e.intent == intent for e in examples) for intent in domain["intents"]}
+    assert min(counts.values()) >= 20, {i: n for i, n in counts.items() if n < 20}
+    assert len({e.text.casefold() for e in examples}) == len(examples), "duplicates"
