@@ -188,6 +188,8 @@ def main() -> None:
         print(f"{'gateway outside Rasa':<34}{gateway_own:>16.1f}")
         print(f"{'Rasa outside NLU and actions':<34}{rasa_own:>16.1f}")
         print(f"action calls per turn: {action_calls / max(rasa_turns, 1):.2f}")
+        nlu.sort()
+        print(f"NLU parse alone p95 {nlu[int(0.95 * (len(nlu) - 1))]:.1f} ms")
         web.sort()
         print(
             f"web reply p50 {web[len(web) // 2]:.0f} ms, "

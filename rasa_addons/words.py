@@ -71,6 +71,7 @@ KEYS = {
     "skip": "a list of whole messages",
     "done": "a list of whole messages",
     "relative_days": "a mapping of day: list of words",
+    "with_digits": "a list of single words written with digits",
 }
 # The fixed codes of each mapping (currencies: any ISO 4217 code, CURRENCY_CODE).
 CODES: dict[str, tuple[str, ...]] = {
@@ -112,6 +113,9 @@ class Words:
     skip: tuple[str, ...] = ()
     done: tuple[str, ...] = ()
     relative_days: Coded = ()
+    # Words this language writes with digits ("2moro", "gr8"): never Arabic in Latin
+    # letters ("3ayez", "7abibi"), which bot.nlu.langid finds by its digits.
+    with_digits: tuple[str, ...] = ()
 
 
 def locales_dir(locales: str | os.PathLike[str] | None = None) -> Path:
@@ -202,6 +206,7 @@ def parse_words(language: str, text: str) -> Words:
         skip=_texts(data, "skip"),
         done=_texts(data, "done"),
         relative_days=_coded(data, "relative_days"),
+        with_digits=_texts(data, "with_digits", single_word=True),
     )
 
 

@@ -106,6 +106,18 @@ def _word_languages(words: tuple[Words, ...]) -> tuple[dict[str, str], dict[str,
     return short, marks
 
 
+@lru_cache(maxsize=4)
+def _with_digits(words: tuple[Words, ...]) -> frozenset[str]:
+    return frozenset(w.casefold() for lang in words for w in lang.with_digits)
+
+
+def _arabizi(text: str) -> bool:
+    """A word of Arabic in Latin letters, not one that a language writes with digits
+    ("2moro" is English: locales/<lang>/words.yml, with_digits)."""
+    found = {m.group(0).casefold() for m in _ARABIZI.finditer(text)}
+    return bool(found - _with_digits(load_words(get_settings().locales_dir)))
+
+
 def short_words() -> dict[str, str]:
     """Short word (case-folded) -> the one language that writes it, from locales/."""
     return dict(_word_languages(load_words(get_settings().locales_dir))[0])
@@ -146,7 +158,7 @@ def detect(text: str) -> Detection:
         return Detection(lang, 1.0, long_enough, by_script=True)
     if latin == 0:
         return Detection(None, 0.0, False)
-    if _ARABIZI.search(text):
+    if _arabizi(text):
         return Detection("ar", ARABIZI_CONFIDENCE, long_enough)
     if not long_enough:
         short, marks = _word_languages(load_words(get_settings().locales_dir))

@@ -135,3 +135,19 @@ def test_the_words_around_a_reference_still_decide() -> None:
     )
     text = f"is my card {CARD_REF} still valid please"
     assert decide(text, chosen=None, conversation="ru", client=None).language == "en"
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("address of exit entry office pls, i need go 2moro", "en"),
+        ("gr8 thanks, see u l8r", "en"),
+        ("3ayez amded el visa bta3ty", "ar"),
+        ("xie xie", "en"),
+        ("privet", "en"),
+    ],
+)
+def test_english_sms_spellings_and_traders_greetings(text: str, lang: str) -> None:
+    """Issue 15: "2moro" is English written with digits, not Arabic in Latin letters
+    (locales/en/words.yml, with_digits); "xie xie" in Latin letters opens an English chat."""
+    assert decide(text, chosen=None, conversation=None, client=None).language == lang

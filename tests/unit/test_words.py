@@ -48,7 +48,10 @@ OLD_CANCEL_WORDS = frozenset({
 })  # fmt: skip
 OLD_SHORT_WORDS = {
     "en": ("hello", "hi", "hey", "thanks", "thank", "you", "bye", "goodbye", "yes", "please",
-           "help"),
+           "help",
+           # Issue 15: traders' own greetings in Latin letters, in English chats.
+           "ni", "hao", "nihao", "xie", "xiexie", "zaijian", "asante", "sana", "jambo",
+           "shukran", "habibi", "bhai", "spasibo", "privet"),
     "fr": ("bonjour", "salut", "merci", "bonsoir", "oui", "svp", "aide", "revoir"),
     "es": ("hola", "gracias", "buenas", "adiós", "adios", "sí", "ayuda", "vale", "chao"),
 }  # fmt: skip
