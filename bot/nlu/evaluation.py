@@ -87,6 +87,16 @@ class Scores:
     def langid_accuracy(self) -> float | None:
         return self.langid_correct / self.langid_n if self.langid_n else None
 
+    def row(self) -> dict[str, Any]:
+        """One row of the JSON report (the table rounds the same way)."""
+        lid = self.langid_accuracy
+        return {
+            "accuracy": round(self.accuracy, 4),
+            "macro_f1": round(self.macro_f1, 4),
+            "langid_accuracy": None if lid is None else round(lid, 4),
+            "n": self.n,
+        }
+
 
 def macro_f1(gold: list[str], predicted: list[str]) -> float:
     """Unweighted mean F1 over the intents present in the gold labels."""
@@ -198,28 +208,8 @@ class Report:
                 "macro_f1": round(self.overall.macro_f1, 4),
                 "n": self.overall.n,
             },
-            "languages": {
-                lang: {
-                    "accuracy": round(s.accuracy, 4),
-                    "macro_f1": round(s.macro_f1, 4),
-                    "langid_accuracy": None
-                    if s.langid_accuracy is None
-                    else round(s.langid_accuracy, 4),
-                    "n": s.n,
-                }
-                for lang, s in sorted(self.languages.items())
-            },
-            "groups": {
-                name: {
-                    "accuracy": round(s.accuracy, 4),
-                    "macro_f1": round(s.macro_f1, 4),
-                    "langid_accuracy": None
-                    if s.langid_accuracy is None
-                    else round(s.langid_accuracy, 4),
-                    "n": s.n,
-                }
-                for name, s in sorted(self.groups.items())
-            },
+            "languages": {lang: s.row() for lang, s in sorted(self.languages.items())},
+            "groups": {name: s.row() for name, s in sorted(self.groups.items())},
         }
 
 

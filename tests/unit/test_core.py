@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import texts
+from bot.answers.store import AnswerStore
 from bot.db import conversations
 from bot.db.models import ChatIdentity, Message
 from bot.i18n import gettext
@@ -211,10 +212,10 @@ async def test_database_down_gives_unavailable(fake_rasa: FakeRasa, tmp_path: ob
     assert fake_rasa.requests == []
 
 
-async def test_officer_view_shows_chinese_answer_under_users_title(
+def with_answers(
     sessions: sessionmaker[Session], fake_rasa: FakeRasa
-) -> None:
-    from bot.answers.store import AnswerStore
+) -> tuple[Assistant, AnswerStore]:
+    """An assistant that answers the gateway's own answer buttons from the real files."""
     from bot.nlu.rasa_runtime import domain_intents
     from bot.pipeline.rasa_client import RasaClient
     from bot.settings import PROJECT_ROOT
@@ -227,6 +228,13 @@ async def test_officer_view_shows_chinese_answer_under_users_title(
         answers=answers,
         registry_key=REGISTRY_KEY,
     )
+    return assistant, answers
+
+
+async def test_officer_view_shows_chinese_answer_under_users_title(
+    sessions: sessionmaker[Session], fake_rasa: FakeRasa
+) -> None:
+    assistant, answers = with_answers(sessions, fake_rasa)
     await assistant.handle(inbound("كيف أمدد التأشيرة في ييوو؟"))
     (reply,) = await assistant.handle(inbound("/officer faq_visa_extension", kind="button"))
     zh, ar = answers.get("faq_visa_extension", "zh"), answers.get("faq_visa_extension", "ar")
@@ -240,20 +248,8 @@ async def test_more_details_button_shows_the_rest_in_the_users_language(
     sessions: sessionmaker[Session], fake_rasa: FakeRasa
 ) -> None:
     """Issue 16: answers are short; the rest is behind a button the gateway answers."""
-    from bot.answers.store import AnswerStore
-    from bot.nlu.rasa_runtime import domain_intents
-    from bot.pipeline.rasa_client import RasaClient
-    from bot.settings import PROJECT_ROOT
-
-    answers = AnswerStore(PROJECT_ROOT / "locales", PROJECT_ROOT / "locales" / "office.yml")
+    assistant, answers = with_answers(sessions, fake_rasa)
     topic = next(t for t in answers.entries("ru") if answers.entries("ru")[t].get("details"))
-    assistant = Assistant(
-        sessions=sessions,
-        rasa=RasaClient("http://rasa.test", transport=fake_rasa.transport()),
-        intents=domain_intents(),
-        answers=answers,
-        registry_key=REGISTRY_KEY,
-    )
     await assistant.handle(inbound("Как продлить визу в Иу?"))
     (reply,) = await assistant.handle(inbound(f"/details {topic}", kind="button"))
     ru = answers.get(topic, "ru")
