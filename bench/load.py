@@ -15,8 +15,13 @@ this process (tests/fakes/telegram_api.py), and 300 synthetic residents imported
 registry (bot.records.registry.demo) so that users can link their chats.
 
 Simulated users, in an open model: a scheduler sends one message every 1/R s, whatever
-the system does; at each tick it takes an idle user (not waiting for a reply) or makes a
-new one, and sends that user's next message. New users alternate between the channels:
+the system does; at each tick it takes a user who is ready to write (not waiting for a
+reply, and done thinking: ``--think-s``, 3 to 10 s after a reply by default, as a person
+reads it and types on a phone) or makes a new one, and sends that user's next message.
+With ``--think-s 0,0`` users write again as soon as they have their reply: then
+Telegram's limit of about one message a second per chat (which the outbox keeps, after a
+burst of 3) holds replies back, and that, not the system, is most of Telegram's p95.
+New users alternate between the channels:
 
 - web chat: ``GET /``, then ``POST /api/webchat/messages``; the reply is in the response
   (a cookie jar per user: its own chat session);
@@ -74,6 +79,7 @@ import asyncio
 import contextlib
 import csv
 import datetime as dt
+import heapq
 import io
 import itertools
 import math
@@ -89,7 +95,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -554,8 +560,12 @@ class Load:
         channels: list[str],
         timeout_s: float,
         seed: int,
+        think_s: tuple[float, float] = (0.0, 0.0),
     ) -> None:
         self.base = base_url.rstrip("/")
+        # How long a user takes, after a reply, before the next message is due (reading,
+        # typing): a user is eligible again only then.
+        self.think_s = think_s
         self.fake = fake
         self.channels = channels
         self.timeout_s = timeout_s
@@ -566,7 +576,8 @@ class Load:
         self.shared = SharedTransport(self.transport)
         self.poster = httpx.AsyncClient(transport=self.shared, timeout=timeout_s)
         self.users: list[User] = []
-        self.idle: deque[User] = deque()
+        # Users between messages, by when they are ready to write again (then by number).
+        self.idle: list[tuple[float, int, User]] = []
         self.records: list[Sent] = []
         self.tasks: set[asyncio.Task[None]] = set()
 
@@ -592,7 +603,11 @@ class Load:
         return user
 
     def _next_user(self) -> User:
-        return self.idle.popleft() if self.idle else self._new_user()
+        """The user who has been ready longest, else a new one (the open model: the
+        arrival rate does not wait for anyone)."""
+        if self.idle and self.idle[0][0] <= time.monotonic():
+            return heapq.heappop(self.idle)[2]
+        return self._new_user()
 
     async def run_step(self, index: int, rate: float, seconds: float) -> Window:
         """One message every 1/rate s for ``seconds``, whatever the replies do."""
@@ -640,7 +655,9 @@ class Load:
                 await self._telegram(user, line, step)
         finally:
             if not user.done:
-                self.idle.append(user)
+                low, high = self.think_s
+                ready = time.monotonic() + self.rng.uniform(low, high)
+                heapq.heappush(self.idle, (ready, user.number, user))
 
     async def _web(self, user: User, line: Line, step: int) -> None:
         assert user.client is not None
@@ -1129,6 +1146,7 @@ async def run_target(
             channels=args.channels,
             timeout_s=args.timeout_s,
             seed=args.seed,
+            think_s=args.think_s,
         )
         windows = await drive(load, target, steps, result, channels_label)
         await load.finish()
@@ -1297,7 +1315,21 @@ def main() -> None:
         "--soak", metavar="RATE:SECONDS", help="one long step instead of --rates, e.g. 30:300"
     )
     parser.add_argument("--seed", type=int, default=2026, help="users, languages, residents")
+    parser.add_argument(
+        "--think-s",
+        default="3,10",
+        metavar="MIN,MAX",
+        help="seconds a user takes after a reply before writing again, uniform in MIN..MAX "
+        "(reading and typing on a phone; 0,0 writes again at once)",
+    )
     args = parser.parse_args()
+    try:
+        low, high = (float(x) for x in args.think_s.split(","))
+    except ValueError:
+        parser.error("--think-s: MIN,MAX in seconds, e.g. 3,10")
+    if not 0 <= low <= high:
+        parser.error("--think-s: 0 <= MIN <= MAX")
+    args.think_s = (low, high)
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     args.channels = [c.strip() for c in args.channels.split(",") if c.strip()]
     if not args.targets or not set(args.targets) <= {"default", "cluster"}:

@@ -20,12 +20,15 @@ Where it differs from `rest`, so that several Rasa servers can share conversatio
 - **A message is processed once.** The gateway sends its own id of the message
   (metadata "message"). When the conversation already holds a user turn with that id
   (a retry after a gateway died waiting), the replies that followed it are sent again
-  and nothing is recorded a second time.
+  and nothing is recorded a second time. The check reads the tracker the turn loads
+  anyway, under the conversation's lock: loading it once more before the turn cost a
+  second read of the conversation from the tracker store on every message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -99,13 +102,23 @@ async def store_status(agent: Any) -> str:
     return "ok"
 
 
-async def replay(agent: Any, sender_id: str, message_id: Any) -> list[dict[str, Any]] | None:
+# The gateway's id of the message this task is handling (None: not a gateway turn).
+_MESSAGE: contextvars.ContextVar[Any] = contextvars.ContextVar("gateway_message", default=None)
+
+
+class AlreadyHandled(Exception):  # not an error: it carries the turn's replies again
+    """The conversation holds this message's turn already: its recorded replies."""
+
+    def __init__(self, replies: list[dict[str, Any]]) -> None:
+        super().__init__("message handled before")
+        self.replies = replies
+
+
+async def recorded_replies(
+    events: list[Any], message_id: Any, sender_id: str
+) -> list[dict[str, Any]] | None:
     """The replies that followed the user turn with this message id, or None when the
     conversation holds no such turn (the message is new)."""
-    tracker = await agent.tracker_store.retrieve(sender_id)
-    if tracker is None:
-        return None
-    events = list(tracker.events)
     start = None
     for index in range(len(events) - 1, -1, -1):
         event = events[index]
@@ -124,6 +137,29 @@ async def replay(agent: Any, sender_id: str, message_id: Any) -> list[dict[str, 
         if isinstance(event, BotUttered):
             await collector.send_response(sender_id, {"text": event.text, **(event.data or {})})
     return collector.messages
+
+
+def check_replays(processor: Any) -> None:
+    """Make ``processor`` look, in each tracker it loads for a gateway turn, for the
+    turn's message id: AlreadyHandled then ends the turn before anything is recorded.
+    Idempotent; a model reload brings a new processor, hence the check per request."""
+    if getattr(processor, "_gateway_replays", False):
+        return
+    load = processor.get_tracker
+
+    async def get_tracker(sender_id: str) -> Any:
+        tracker = await load(sender_id)
+        message_id = _MESSAGE.get()
+        if message_id is not None:
+            _MESSAGE.set(None)  # the turn's first load only: later ones hold the turn itself
+        if message_id is not None and tracker is not None:
+            replies = await recorded_replies(list(tracker.events), message_id, sender_id)
+            if replies is not None:
+                raise AlreadyHandled(replies)
+        return tracker
+
+    processor.get_tracker = get_tracker
+    processor._gateway_replays = True
 
 
 class GatewayInput(RestInput):
@@ -187,13 +223,9 @@ class GatewayInput(RestInput):
         text = self._extract_message(request)
         metadata = self.get_metadata(request) or {}
         message_id = metadata.get(METADATA_MESSAGE) if isinstance(metadata, dict) else None
+        check_replays(agent.processor)
+        token = _MESSAGE.set(message_id)
         try:
-            if message_id is not None:
-                replies = await replay(agent, sender_id, message_id)
-                if replies is not None:
-                    log.info("message %s was processed before: its replies again", message_id)
-                    metrics.TURNS.labels("replayed").inc()
-                    return 200, replies
             collector = CollectingOutputChannel()
             await on_new_message(
                 UserMessage(
@@ -204,6 +236,10 @@ class GatewayInput(RestInput):
                     metadata=metadata,
                 )
             )
+        except AlreadyHandled as handled:
+            log.info("message %s was processed before: its replies again", message_id)
+            metrics.TURNS.labels("replayed").inc()
+            return 200, handled.replies
         except asyncio.CancelledError:
             log.error("handling a message was cancelled")
             metrics.TURNS.labels("cancelled").inc()
@@ -213,5 +249,7 @@ class GatewayInput(RestInput):
             log.exception("handling a message failed: %s", exc.__class__.__name__)
             metrics.TURNS.labels("failed").inc()
             return 500, {"error": exc.__class__.__name__}
+        finally:
+            _MESSAGE.reset(token)
         metrics.TURNS.labels("ok").inc()
         return 200, collector.messages
