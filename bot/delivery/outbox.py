@@ -157,6 +157,9 @@ def to_chat(
     return row_id
 
 
+BLOCKED_ERROR = "the user blocked the bot"
+
+
 def _claimable(now: dt.datetime) -> Any:
     return or_(
         and_(Outbox.status == "pending", Outbox.next_attempt_at <= now),
@@ -172,24 +175,30 @@ def claim_due(
     lease: dt.timedelta,
     limit: int,
     now: dt.datetime | None = None,
+    end_blocked: bool = True,
 ) -> list[Item]:
     """Claim up to ``limit`` rows that are due, at most one per recipient (the oldest
-    unfinished one), for a sender that will try each before ``lease`` runs out."""
+    unfinished one), for a sender that will try each before ``lease`` runs out.
+
+    A chat whose user blocked the bot gets nothing more until they write again (which
+    clears blocked_at): its due rows end "blocked", untried, as they come up, and with
+    ``end_blocked`` everything else waiting for it (held rows too). That sweep looks at
+    every blocked chat, so a sender that claims many times a second does it now and then
+    (Dispatcher)."""
     now = now or utcnow()
-    # A chat whose user blocked the bot gets nothing more until they write again (which
-    # clears blocked_at): what is waiting for it ends "blocked", untried.
-    session.execute(
-        update(Outbox)
-        .where(
-            Outbox.channel.in_(list(channels)),
-            Outbox.status.in_(("pending", HELD)),
-            Outbox.identity_id.in_(
-                select(ChatIdentity.id).where(ChatIdentity.blocked_at.is_not(None))
-            ),
+    if end_blocked:
+        session.execute(
+            update(Outbox)
+            .where(
+                Outbox.channel.in_(list(channels)),
+                Outbox.status.in_(("pending", HELD)),
+                Outbox.identity_id.in_(
+                    select(ChatIdentity.id).where(ChatIdentity.blocked_at.is_not(None))
+                ),
+            )
+            .values(status="blocked", last_error=BLOCKED_ERROR, finished_at=now)
+            .execution_options(synchronize_session=False)
         )
-        .values(status="blocked", last_error="the user blocked the bot", finished_at=now)
-        .execution_options(synchronize_session=False)
-    )
     earlier = aliased(Outbox)
     chat = aliased(ChatIdentity)
     with_a_person = func.coalesce(chat.mode, "bot") != "bot"
@@ -201,8 +210,8 @@ def claim_due(
         # A reminder held while a person has the chat holds up nothing behind it.
         ~and_(earlier.kind.in_(BOT_INITIATED), with_a_person),
     )
-    candidates = session.scalars(
-        select(Outbox.id)
+    candidates = session.execute(
+        select(Outbox.id, chat.blocked_at.is_not(None))
         .outerjoin(chat, chat.id == Outbox.identity_id)
         .where(
             Outbox.channel.in_(list(channels)),
@@ -214,7 +223,14 @@ def claim_due(
         .limit(limit)
     ).all()
     claimed: list[Item] = []
-    for row_id in candidates:
+    for row_id, blocked in candidates:
+        if blocked:
+            session.execute(
+                update(Outbox)
+                .where(Outbox.id == row_id, _claimable(now))
+                .values(status="blocked", last_error=BLOCKED_ERROR, finished_at=now)
+            )
+            continue
         # Compare-and-set: another sender may have claimed it since the SELECT.
         row = session.scalar(
             update(Outbox)

@@ -134,6 +134,36 @@ async def test_a_user_who_blocked_the_bot_ends_blocked_and_is_not_written_to_aga
     assert len(rig.fake.attempts) == 1
 
 
+def test_a_blocked_chats_rows_end_as_they_come_up_without_the_sweep(
+    sessions: sessionmaker[Session],
+) -> None:
+    """The sweep of everything a blocked chat waits for runs now and then (it looks at
+    every blocked chat); between sweeps, its due rows still end "blocked", untried, and
+    are never handed to a sender."""
+    identity_id = chat(sessions)
+    other = chat(sessions, "5151")
+    with transaction(sessions) as s:
+        s.execute(
+            update(ChatIdentity).where(ChatIdentity.id == identity_id).values(blocked_at=utcnow())
+        )
+    first, second = enqueue(sessions, "b-1"), enqueue(sessions, "b-2")
+    fine = enqueue(sessions, "ok-1", recipient="5151")
+    assert first and second and fine and other
+
+    def claim() -> list[Item]:
+        with transaction(sessions) as s:
+            return outbox.claim_due(
+                s, channels=["telegram"], owner="t", lease=dt.timedelta(seconds=60),
+                limit=10, end_blocked=False,
+            )  # fmt: skip
+
+    assert [i.id for i in claim()] == [fine]
+    assert (row(sessions, first).status, row(sessions, first).attempts) == ("blocked", 0)
+    assert row(sessions, second).status == "pending"  # behind the first, its turn next
+    assert claim() == []
+    assert row(sessions, second).status == "blocked"
+
+
 async def test_a_refused_message_fails_at_once_with_its_reason(
     rig: Rig, sessions: sessionmaker[Session]
 ) -> None:
