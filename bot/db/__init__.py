@@ -7,10 +7,9 @@ SQLAlchemy URL in DATABASE_URL (e.g. postgresql+psycopg://...) works the same.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -94,26 +93,9 @@ def insert_unless_present(
     return build(model).values(**values).on_conflict_do_nothing(index_elements=conflict_on)
 
 
-# SQLite has one writer at a time. Threads of one process that wait for it inside SQLite
-# sleep in its busy handler (1, 2, 5 ... 100 ms between tries) and wake late; waiting on a
-# lock of this process instead hands the database over as soon as it is free. Reentrant:
-# a transaction opened inside another in the same thread must not wait for itself.
-_SQLITE_TURNS: dict[str, threading.RLock] = {}
-_SQLITE_TURNS_GUARD = threading.Lock()
-
-
-def _turn(sessions: sessionmaker[Session]) -> AbstractContextManager[Any]:
-    bind = sessions.kw.get("bind")
-    if bind is None or bind.dialect.name != "sqlite":
-        return nullcontext()
-    key = str(bind.url)
-    with _SQLITE_TURNS_GUARD:
-        return _SQLITE_TURNS.setdefault(key, threading.RLock())
-
-
 @contextmanager
 def transaction(sessions: sessionmaker[Session]) -> Iterator[Session]:
-    with _turn(sessions), sessions() as session, session.begin():
+    with sessions() as session, session.begin():
         yield session
 
 
