@@ -152,7 +152,10 @@ async function sendNow(text, shown) {
   if (!resp.ok && data.error) addNotice(data.error);
   // The first message made the session cookie (httpOnly: the page cannot tell), and a
   // stream opened without one was answered 204 and closed: open it now.
-  if (resp.ok) openStream();
+  if (resp.ok) {
+    chatSince = performance.now();
+    openStream();
+  }
 }
 
 // Photos and documents for a complaint: one request per file, raw bytes, each with its
@@ -201,11 +204,25 @@ fileInput.addEventListener("change", async () => {
   for (const file of files) await upload(file);  // in order, one at a time
 });
 
+// When the current stream was opened, and when a message last went through (from then on
+// the session cookie exists).
+let streamBorn = 0;
+let chatSince = -1;
+
 function openStream() {
   if (!window.EventSource || (stream && stream.readyState !== EventSource.CLOSED)) return;
   // A reconnect of this EventSource sends Last-Event-ID by itself; "after" is for a new one.
   const after = seen.length ? Math.max(...seen) : 0;
   stream = new EventSource("api/webchat/events" + (after ? "?after=" + after : ""));
+  streamBorn = performance.now();
+  stream.onerror = () => {
+    // Opened at page load without a chat, the stream is answered 204 and closed. When
+    // the first message's answer came before that 204, openStream() above found the
+    // stream still connecting and did nothing: open it again now, with the session.
+    if (stream.readyState === EventSource.CLOSED && chatSince >= streamBorn) {
+      setTimeout(openStream, 0);
+    }
+  };
   stream.onmessage = (ev) => {
     const id = Number(ev.lastEventId);
     // Shown already: sent again after a reconnect, or because marking it delivered was
