@@ -101,6 +101,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 from starlette.responses import JSONResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -129,10 +130,15 @@ from tests.telegram_rig import serve
 
 DEFAULT_READY = "web chat: http://"
 CLUSTER_READY = "cluster ready: users connect to "
-POSTGRES_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+# Where the cluster's database is created: the machine's PostgreSQL, or another (e.g. one
+# with pg_stat_statements loaded, to see which statements a turn costs).
+POSTGRES_ADMIN = os.environ.get(
+    "LOAD_POSTGRES_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 REDIS_URL = "redis://127.0.0.1:6379/4"
 TELEGRAM_TOKEN = "123456:ABC-load-bench-token"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+METRICS_TOKEN = secrets.token_urlsafe(24)
 # 16+ characters of A-Z a-z 0-9 _ - (token_urlsafe's alphabet), one per bench run.
 WEBHOOK_SECRET = secrets.token_urlsafe(24)
 # Telegram user ids of the simulated users: far from any the tests use.
@@ -277,10 +283,12 @@ def end_group(pgid: int) -> None:
 def target_env(kind: str, var: Path, telegram_port: int, database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     # The target makes its own secrets, as in development; the database is its own.
-    for name in ("RASA_TOKEN", "ACTION_SERVER_TOKEN", "DATABASE_URL", "METRICS_TOKEN"):
+    for name in ("RASA_TOKEN", "ACTION_SERVER_TOKEN", "DATABASE_URL"):
         env.pop(name, None)
     env |= {
         "EXPATBOT_VAR": str(var),
+        # Known here, so that the bench can read each process's database work.
+        "METRICS_TOKEN": METRICS_TOKEN,
         "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
         "TELEGRAM_BASE_URL": f"http://127.0.0.1:{telegram_port}/bot",
         "TELEGRAM_WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -292,7 +300,6 @@ def target_env(kind: str, var: Path, telegram_port: int, database_url: str) -> d
         env |= {
             "DATABASE_URL": database_url,
             "REDIS_URL": REDIS_URL,
-            "METRICS_TOKEN": secrets.token_urlsafe(24),
             "PROXY_ADDR": free_addr(),
             "STATS_ADDR": free_addr(),
             # Also the two inner doors, which deploy/cluster.env fixes at 5004 and 5054:
@@ -448,6 +455,69 @@ def rss_kib(pid: int) -> int:
     except OSError:
         pass
     return 0
+
+
+def database_work(ports_by_label: dict[str, int]) -> dict[str, Counter[str]]:
+    """Each gateway's and worker's database counters and messages handled so far, read
+    from its /metrics (``expatbot_db_total``, ``expatbot_messages_handled_total``)."""
+    found: dict[str, Counter[str]] = {}
+    for label, port in ports_by_label.items():
+        try:
+            response = httpx.get(
+                f"http://127.0.0.1:{port}/metrics",
+                headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+                timeout=5,
+            )
+        except httpx.HTTPError:
+            continue
+        if response.status_code != 200:
+            continue
+        counts: Counter[str] = Counter()
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                if sample.name == "expatbot_db_total":
+                    counts[sample.labels["what"]] += sample.value
+                elif sample.name == "expatbot_messages_handled_total":
+                    counts["handled"] += sample.value
+        found[label] = counts
+    return found
+
+
+def database_ports(target: Target) -> dict[str, int]:
+    """The HTTP port of each gateway and worker under the target (default: the gateway)."""
+    listening = listening_ports()
+    found: dict[str, int] = {}
+    for pid in descendants(target.process.pid):
+        label = command_label(pid)
+        if label not in ("gateway", "worker"):
+            continue
+        served = ports_of([pid], listening)
+        if served:
+            found[f"{label} :{served[0]}"] = served[0]
+    return found
+
+
+def database_notes(before: dict[str, Counter[str]], after: dict[str, Counter[str]]) -> list[str]:
+    """Transactions, statements and pool checkouts per message handled, per process and
+    in all: what a turn costs the database."""
+    total: Counter[str] = Counter()
+    lines = []
+    for label in sorted(after):
+        delta = Counter(after[label])
+        delta.subtract(before.get(label, Counter()))
+        total.update(delta)
+        lines.append((label, delta))
+    handled = total["handled"]
+    if handled <= 0:
+        return []
+    notes = [f"database work per message handled ({handled:.0f} handled in the span):"]
+    for label, delta in [*lines, ("all", total)]:
+        per = {what: delta[what] / handled for what in ("commit", "statement", "checkout")}
+        notes.append(
+            f"  {label:<20} transactions {per['commit']:5.1f}  statements "
+            f"{per['statement']:5.1f}  pool checkouts {per['checkout']:5.1f}"
+        )
+    return notes
 
 
 @dataclass
@@ -1079,10 +1149,14 @@ def say(text_: str) -> None:
 async def sample_usage(target: Target, seconds: float, result: TargetResult, at: str) -> None:
     """Memory ``seconds`` from now, and the CPU used until then."""
     before = await asyncio.to_thread(cpu_by_pid, target)
+    served = await asyncio.to_thread(database_ports, target)
+    db_before = await asyncio.to_thread(database_work, served)
     started = time.monotonic()
     await asyncio.sleep(seconds)
     result.usage = await asyncio.to_thread(usage, target, before, time.monotonic() - started)
+    db_after = await asyncio.to_thread(database_work, served)
     result.usage_at = at
+    result.notes += database_notes(db_before, db_after)
 
 
 async def drive(

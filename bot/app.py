@@ -42,6 +42,7 @@ from bot.db.gauges import read_state
 from bot.delivery.channel import PushChannel
 from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.mailbox import Mailbox
+from bot.delivery.rate_limit import Limiter, RateLimiter, RedisRateLimiter
 from bot.jobs.catalogue import default_jobs
 from bot.jobs.scheduler import Scheduler
 from bot.nlu import langid
@@ -133,6 +134,7 @@ class Runtime:
         if self.wechat is not None:
             await self.wechat.api.aclose()
         await self.rasa.aclose()
+        await self.dispatcher.aclose()
         self.engine.dispose()
 
 
@@ -140,6 +142,7 @@ def build_assistant(
     settings: Settings, *, on_outbox: Callable[[], None] | None = None
 ) -> tuple[Assistant, RasaClient, Engine]:
     engine = make_engine(settings.database_url)
+    metrics.count_database_work(engine)
     rasa = RasaClient(
         settings.rasa_url,
         token=settings.rasa_token,
@@ -195,7 +198,10 @@ def build_runtime(settings: Settings) -> Runtime:
         )
         push[wechat.name] = wechat
     mailbox = Mailbox(sessions, COLLECTING_CHANNELS)
-    dispatcher = Dispatcher(sessions, push)
+    limiter: Limiter = RateLimiter(sessions)
+    if settings.redis_url:
+        limiter = RedisRateLimiter(settings.redis_url, limiter)
+    dispatcher = Dispatcher(sessions, push, limiter=limiter)
     kicks.targets += [dispatcher.kick, mailbox.kick]
     scheduler = Scheduler(
         sessions,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -76,6 +77,29 @@ ACTION_SECONDS = Histogram(
     ["action"],
     buckets=REPLY_BUCKETS,
 )
+
+# What the process asks of its database: per message handled, how many transactions and
+# statements a turn costs (on PostgreSQL each is a round trip; a cluster gateway spent
+# most of its CPU in them). "checkout" is a connection taken from the pool, each with
+# its pre-ping.
+DB_WORK = Counter(
+    "expatbot_db",
+    "Database work of this process: transactions committed, SQL statements, pool checkouts",
+    ["what"],
+)
+
+
+def count_database_work(engine: Any) -> None:
+    """Count ``engine``'s statements, commits and checkouts in DB_WORK."""
+    from sqlalchemy import event
+
+    statements = DB_WORK.labels("statement")
+    commits = DB_WORK.labels("commit")
+    checkouts = DB_WORK.labels("checkout")
+    event.listen(engine, "before_cursor_execute", lambda *_a: statements.inc())
+    event.listen(engine, "commit", lambda *_a: commits.inc())
+    event.listen(engine.pool, "checkout", lambda *_a: checkouts.inc())
+
 
 Sample = tuple[str, str, dict[str, str], float]  # name, help, labels, value
 

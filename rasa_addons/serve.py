@@ -6,7 +6,8 @@ The command line of every process is readable by every user of the machine (`ps`
 `--auth-token` to the arguments Rasa's own command line parses, in this process only
 (sys.argv is Python's copy; the kernel's record of the command line is unchanged), and
 calls Rasa's own entry point, so everything else `rasa run` does stays as it is, but for
-one measured waste removed first (rasa_addons/action_validation.py).
+two measured wastes removed first (rasa_addons/action_validation.py,
+rasa_addons/action_session.py).
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ def main() -> None:
     sys.argv = rasa_argv(sys.argv[1:], token)
     from rasa.__main__ import main as rasa_main
 
-    from rasa_addons import action_validation
+    from rasa_addons import action_session, action_validation
 
     action_validation.install()
+    action_session.install()
 
     rasa_main()
 

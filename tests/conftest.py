@@ -38,6 +38,26 @@ POSTGRES_EXPECTED = "EXPATBOT_TEST_POSTGRES_URL" in os.environ or os.environ.get
     "CI", ""
 ).lower() in {"1", "true", "yes"}
 
+# Redis for the tests that need one (the flood guard, the rate limits): db 3, apart from
+# the benches' db 4.
+REDIS_URL = os.environ.get("EXPATBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
+
+
+def redis_or_skip() -> None:
+    """Skip when Redis is not reachable (fail in CI, where it is expected up)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        reason = f"Redis not reachable at {REDIS_URL}: {exc}"
+        if POSTGRES_EXPECTED:  # CI: the machine's services are expected up
+            pytest.fail(reason)
+        pytest.skip(reason)
+    finally:
+        client.close()
+
 
 def _postgres_reachable() -> str | None:
     """None when PostgreSQL answers, else why not. Only a failure to connect is a reason:

@@ -51,7 +51,7 @@ from bot.delivery.channel import (
     RetryLater,
 )
 from bot.delivery.outbox import Item
-from bot.delivery.rate_limit import RateLimiter
+from bot.delivery.rate_limit import Limiter, RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ class Dispatcher:
         sessions: sessionmaker[Session],
         channels: Mapping[str, PushChannel],
         *,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         policy: RetryPolicy | None = None,
         batch: int = 64,
         lease: dt.timedelta = dt.timedelta(seconds=60),
@@ -97,7 +97,7 @@ class Dispatcher:
     ) -> None:
         self._sessions = sessions
         self._channels = dict(channels)
-        self._limiter = limiter or RateLimiter(sessions)
+        self._limiter: Limiter = limiter or RateLimiter(sessions)
         self.policy = policy or RetryPolicy()
         self._batch = batch
         self._lease = lease
@@ -114,6 +114,12 @@ class Dispatcher:
     @property
     def channels(self) -> frozenset[str]:
         return frozenset(self._channels)
+
+    async def aclose(self) -> None:
+        """Close the rate limiter's connection, if it has one (Redis)."""
+        close = getattr(self._limiter, "aclose", None)
+        if close is not None:
+            await close()
 
     def kick(self) -> None:
         """Something was enqueued: send it now rather than at the next idle poll."""
@@ -160,15 +166,15 @@ class Dispatcher:
             while not stop.is_set():
                 free = self._batch - len(inflight)
                 items: list[Item] = []
+                # Cleared before the claim: a row enqueued while it runs kicks again, and
+                # is claimed next, without a second claim after every one "in case".
+                self._kicked.clear()
                 if free > 0 and self._channels:
                     try:
                         items = await self._claim(free)
                     except SQLAlchemyError:
                         log.exception("outbox: database failure; trying again shortly")
                 inflight |= {asyncio.create_task(self._send(item)) for item in items}
-                if items and len(inflight) < self._batch:
-                    continue  # more may be due at once
-                self._kicked.clear()
                 kicked = asyncio.ensure_future(self._kicked.wait())
                 done, _ = await asyncio.wait(
                     {kicked, stopping, *inflight},

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from bot import metrics, texts
 from bot.answers.store import AnswerStore
@@ -217,6 +217,8 @@ class Assistant:
             while True:
                 changed = self._changed(receipt.identity_id)
                 await self._try_drain(receipt.identity_id, until=receipt.message_id)
+                if self._results.pop(receipt.message_id, None) is not None:
+                    return  # handled here, just now: no need to ask the database
                 status = await self._db(lambda s: inbox.status_of(s, message_id=receipt.message_id))
                 if status is None or status in FINAL or time.monotonic() > deadline:
                     # Past the deadline a holder in another process still has it; if
@@ -359,17 +361,20 @@ class Assistant:
         state; return the chat's next waiting message, or (none, or ``stop``) release
         the lease."""
         identity_id = pending.identity_id
-        if not inbox.renew_lease(
+        identity = inbox.renew_lease(
             session, identity_id=identity_id, owner=owner, ttl=self.timing.lease, now=utcnow()
-        ):
+        )
+        if identity is None:
             # Held so long that the lease expired and another process took the chat:
             # it answers this message; storing ours too would answer it twice.
             log.warning("message %s: lease lost, its outcome dropped", pending.message_id)
             return Step(None, False)
-        identity = session.get(ChatIdentity, identity_id)
-        assert identity is not None
         replies = outcome.replies
-        msg = session.get(Message, pending.message_id) if outcome.transcript_kept else None
+        msg = (
+            session.get(Message, pending.message_id, options=[joinedload(Message.conversation)])
+            if outcome.transcript_kept
+            else None
+        )
         conversation_id = None
         if msg is not None and msg.status == "received":
             if outcome.by_bot and identity.mode != BOT:

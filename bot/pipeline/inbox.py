@@ -117,34 +117,34 @@ def _find(session: Session, *, identity_id: int, channel_message_id: str) -> Mes
 
 def try_lease(
     session: Session, *, identity_id: int, owner: str, ttl: dt.timedelta, now: dt.datetime
-) -> bool:
-    """Take the chat's lease unless someone holds an unexpired one (compare-and-set)."""
-    taken = session.execute(
+) -> ChatIdentity | None:
+    """Take the chat's lease unless someone holds an unexpired one (compare-and-set).
+    Returns the chat's row (read by the same statement), or None when it is held."""
+    return session.scalars(
         update(ChatIdentity)
         .where(
             ChatIdentity.id == identity_id,
             or_(ChatIdentity.lease_until.is_(None), ChatIdentity.lease_until < now),
         )
         .values(lease_owner=owner, lease_until=now + ttl)
-        .returning(ChatIdentity.id)
-    ).scalar_one_or_none()
-    return taken is not None
+        .returning(ChatIdentity)
+    ).one_or_none()
 
 
 def renew_lease(
     session: Session, *, identity_id: int, owner: str, ttl: dt.timedelta, now: dt.datetime
-) -> bool:
-    """Extend the lease; False when it is no longer ours (it expired and was taken).
+) -> ChatIdentity | None:
+    """Extend the lease and return the chat's row; None when the lease is no longer ours
+    (it expired and was taken).
 
     It also locks the chat's row for the rest of the transaction: the transaction that
     stores a turn's outcome takes this row first, as storing a message does."""
-    kept = session.execute(
+    return session.scalars(
         update(ChatIdentity)
         .where(ChatIdentity.id == identity_id, ChatIdentity.lease_owner == owner)
         .values(lease_until=now + ttl)
-        .returning(ChatIdentity.id)
-    ).scalar_one_or_none()
-    return kept is not None
+        .returning(ChatIdentity)
+    ).one_or_none()
 
 
 def release_lease(session: Session, *, identity_id: int, owner: str) -> None:
@@ -177,17 +177,20 @@ class Pending:
 
 def next_pending(session: Session, *, identity_id: int) -> Pending | None:
     """The chat's oldest message not yet handled, or None."""
-    msg = session.scalar(
-        select(Message)
+    # The message with its conversation in one statement; the chat's row is in the
+    # session already when the caller took or renewed the lease (the same statement).
+    row = session.execute(
+        select(Message, Conversation)
+        .join(Conversation, Conversation.id == Message.conversation_id)
         .where(Message.identity_id == identity_id, Message.status == "received")
         .order_by(Message.id)
         .limit(1)
-    )
-    if msg is None:
+    ).first()
+    if row is None:
         return None
+    msg, conv = row
     identity = session.get(ChatIdentity, identity_id)
-    conv = session.get(Conversation, msg.conversation_id)
-    assert identity is not None and conv is not None
+    assert identity is not None
     return Pending(
         message_id=msg.id,
         identity_id=identity_id,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 
 import pytest
@@ -20,25 +19,8 @@ from bot.nlu.rasa_runtime import domain_intents
 from bot.pipeline.assistant import Assistant
 from bot.pipeline.flood import FloodGuard, Verdict
 from bot.pipeline.rasa_client import RasaClient
-from tests.conftest import POSTGRES_EXPECTED, FakeRasa
+from tests.conftest import REDIS_URL, FakeRasa, redis_or_skip
 from tests.helpers import REGISTRY_KEY, new_id
-
-REDIS_URL = os.environ.get("EXPATBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
-
-
-def redis_or_skip() -> None:
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        reason = f"Redis not reachable at {REDIS_URL}: {exc}"
-        if POSTGRES_EXPECTED:  # CI: the machine's services are expected up
-            pytest.fail(reason)
-        pytest.skip(reason)
-    finally:
-        client.close()
 
 
 async def test_twenty_in_ten_seconds_then_one_notice_then_silence() -> None:
