@@ -64,7 +64,10 @@ waiting in the outbox, at most 60 s), then the database is checked:
 Both should be 0. Then the highest rate whose p95 stayed under 2 s, and per process group
 of the target (each supervised process is one) its resident memory (VmRSS, summed over
 the group) near the end of the highest step, with the CPU it used from the step's start
-until then, as a share of one core.
+until then, as a share of one core; and over the same span, from each gateway's and
+worker's /metrics (``expatbot_db_total``), the transactions, SQL statements and pool
+checkouts per message handled. ``LOAD_POSTGRES_ADMIN`` names another PostgreSQL for the
+cluster's databases (e.g. one with pg_stat_statements loaded).
 Timing is printed, never asserted.
 
 Usage: .venv/bin/python bench/load.py [--targets default,cluster] [--rates 5,10,20,30]

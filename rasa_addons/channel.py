@@ -35,6 +35,7 @@ from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
+from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.exceptions import RasaException
 from sanic import Blueprint, response
@@ -81,8 +82,11 @@ def _primary_store(agent: Any) -> Any:
 
 def store_kind(agent: Any) -> str:
     """'sql', 'memory', ... : what the configured (wrapped) tracker store is."""
-    name = type(_primary_store(agent)).__name__
-    return {"SQLTrackerStore": "sql", "InMemoryTrackerStore": "memory"}.get(name, name)
+    store = _primary_store(agent)
+    if isinstance(store, SQLTrackerStore):  # Rasa's, or rasa_addons.tracker_store's
+        return "sql"
+    name = type(store).__name__
+    return {"InMemoryTrackerStore": "memory"}.get(name, name)
 
 
 def _ping_sql(engine: Any) -> None:

@@ -134,6 +134,22 @@ async def test_a_message_is_counted_in_handled_and_replied(tmp_path: Path) -> No
     assert "expatbot_handoff_queue_length 0.0" in resp.text
 
 
+async def test_the_database_work_of_a_message_is_counted(tmp_path: Path) -> None:
+    """Transactions, statements and pool checkouts: what a message costs the database,
+    read per message handled by bench/load.py (a rise is a regression to look at)."""
+    before = {
+        what: value("expatbot_db_total", what=what) for what in ("commit", "statement", "checkout")
+    }
+    async with gateway(tmp_path) as (client, _rasa, _url):
+        await ask(client, "How do I extend my visa?")
+    after = {what: value("expatbot_db_total", what=what) for what in before}
+    # At least: the message stored, its outcome stored, each a transaction of several
+    # statements on a connection from the pool.
+    assert after["commit"] - before["commit"] >= 2
+    assert after["statement"] - before["statement"] >= 2 * (after["commit"] - before["commit"])
+    assert after["checkout"] - before["checkout"] >= after["commit"] - before["commit"]
+
+
 @pytest.mark.parametrize(
     ("answer", "kind"), [(500, "unavailable"), ([], "no_reply")], ids=["http-500", "empty-list"]
 )
