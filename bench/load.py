@@ -460,6 +460,21 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def outside_cpu() -> dict[str, float]:
+    """CPU seconds so far of what shares the machine with the target: this bench (the
+    users and the fake Telegram) and every PostgreSQL process on the machine (the
+    cluster's database; for the default, other users of PostgreSQL, if any)."""
+    found = {"the bench (users, fake Telegram)": cpu_seconds(os.getpid())}
+    postgres = 0.0
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (proc / "comm").read_text().strip() == "postgres":
+                    postgres += cpu_seconds(int(proc.name))
+    found["PostgreSQL (every postgres process)"] = postgres
+    return found
+
+
 def database_work(ports_by_label: dict[str, int]) -> dict[str, Counter[str]]:
     """Each gateway's and worker's database counters and messages handled so far, read
     from its /metrics (``expatbot_db_total``, ``expatbot_messages_handled_total``)."""
@@ -1152,11 +1167,17 @@ def say(text_: str) -> None:
 async def sample_usage(target: Target, seconds: float, result: TargetResult, at: str) -> None:
     """Memory ``seconds`` from now, and the CPU used until then."""
     before = await asyncio.to_thread(cpu_by_pid, target)
+    others_before = await asyncio.to_thread(outside_cpu)
     served = await asyncio.to_thread(database_ports, target)
     db_before = await asyncio.to_thread(database_work, served)
     started = time.monotonic()
     await asyncio.sleep(seconds)
-    result.usage = await asyncio.to_thread(usage, target, before, time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    result.usage = await asyncio.to_thread(usage, target, before, elapsed)
+    others_after = await asyncio.to_thread(outside_cpu)
+    for label, cpu in others_after.items():
+        share = max(0.0, cpu - others_before.get(label, 0.0)) / elapsed
+        result.notes.append(f"outside the target over the same span: {label} {share:.0%} of a core")
     db_after = await asyncio.to_thread(database_work, served)
     result.usage_at = at
     result.notes += database_notes(db_before, db_after)
