@@ -460,6 +460,17 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def machine_speed() -> str:
+    """How fast this machine runs Python now: a fixed loop's time. The machine is shared
+    (a VM), and within an hour the same loop took from 0.85 s to 1.6 s; every figure of
+    a run moves with it, so a run says what it had. (Measured while the target idles.)"""
+    started = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i * i
+    return f"a fixed loop took {time.perf_counter() - started:.2f} s"
+
+
 def outside_cpu() -> dict[str, float]:
     """CPU seconds so far of what shares the machine with the target: this bench (the
     users and the fake Telegram) and every PostgreSQL process on the machine (the
@@ -1237,6 +1248,9 @@ async def run_target(
         result.notes.append(f"ready after {took:.0f} s at {target.base_url}")
         residents = await asyncio.to_thread(import_residents, database_url, args.seed)
         say(f"[{kind}] ready after {took:.0f} s; {len(residents)} residents imported")
+        result.notes.append(
+            f"machine speed before the steps: {await asyncio.to_thread(machine_speed)}"
+        )
         load = Load(
             base_url=target.base_url,
             fake=fake,
@@ -1247,6 +1261,9 @@ async def run_target(
             think_s=args.think_s,
         )
         windows = await drive(load, target, steps, result, channels_label)
+        result.notes.append(
+            f"machine speed after the steps: {await asyncio.to_thread(machine_speed)}"
+        )
         await load.finish()
         check = Check()
         await drain(database_url, check)
