@@ -7,6 +7,7 @@ Every process started here is stopped in a `finally`; traffic stays on 127.0.0.1
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -43,6 +44,27 @@ def skip_or_fail(reason: str) -> None:
     if POSTGRES_EXPECTED:
         pytest.fail(f"{reason} (expected here: CI)")
     pytest.skip(reason)
+
+
+def run_in_rasa(script: str, *args: str, timeout: float = 180) -> dict[str, Any]:
+    """Run ``script`` with Rasa's own Python (.venv-rasa), where rasa_addons runs, and
+    return the JSON object it prints last; skipped (failed in CI) without that runtime."""
+    from bot.nlu.rasa_runtime import RASA_VENV, quiet_env
+
+    python = RASA_VENV / "bin" / "python"
+    if not python.exists():
+        skip_or_fail("the Rasa runtime is not set up (make setup)")
+    result = subprocess.run(
+        [str(python), "-c", script, *args],
+        cwd=PROJECT_ROOT,
+        env=quiet_env() | {"PYTHONPATH": str(PROJECT_ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return out
 
 
 def need_haproxy() -> None:

@@ -32,6 +32,24 @@ def free_port() -> int:
 # The development key (bot.settings): what the action server of the test stack uses too.
 REGISTRY_KEY = b"development-only-registry-key"
 
+# One limit of 1 a second with bursts of 3, asked at these moments (seconds from a start)
+# with no wait allowed: what the generic cell rate algorithm answers (delay, booked).
+# Both implementations are held to it: the database's and Redis's.
+GCRA_BURST_MOMENTS = (0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 2.0)
+GCRA_BURST_ANSWERS = [
+    (0.0, True),
+    (0.0, True),
+    (0.0, True),
+    (1.0, False),
+    (0.5, False),
+    (0.0, True),
+    (1.0, False),
+    (0.0, True),
+]
+# Six senders at one moment, one limit of 2 a second, up to 2 s of wait allowed: each is
+# booked half a second after the one before, until the wait would pass 2 s.
+GCRA_QUEUE_ANSWERS = [(0.0, True), (0.5, True), (1.0, True), (1.5, True), (2.0, True), (2.5, False)]
+
 
 def webchat_client(assistant: Assistant, *, secure: bool = False) -> httpx.AsyncClient:
     """An HTTP client of the web chat's routes alone, over ASGI (no server, no port)."""

@@ -4,14 +4,9 @@ headers, token and answers; a connection the server closed is replaced, not fail
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import pytest
 
-from bot.nlu.rasa_runtime import RASA_VENV, quiet_env
-from bot.settings import PROJECT_ROOT
-from tests.cluster_rig import skip_or_fail
+from tests.cluster_rig import run_in_rasa
 
 pytestmark = pytest.mark.integration
 
@@ -62,19 +57,7 @@ asyncio.run(main())
 
 
 def test_one_kept_connection_with_the_same_requests_and_answers() -> None:
-    python = RASA_VENV / "bin" / "python"
-    if not python.exists():
-        skip_or_fail("the Rasa runtime is not set up (make setup)")
-    result = subprocess.run(
-        [str(python), "-c", SCRIPT],
-        cwd=PROJECT_ROOT,
-        env=quiet_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_in_rasa(SCRIPT)
     # Rasa's own: a connection per call.
     assert out["rasa"]["answers"] == [1, 2, 3, 4, 5]
     assert out["rasa"]["connections"] == 5

@@ -4,14 +4,9 @@ message), with the validator built once instead of on every call."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-
 import pytest
 
-from bot.nlu.rasa_runtime import RASA_VENV, quiet_env
-from bot.settings import PROJECT_ROOT
-from tests.cluster_rig import skip_or_fail
+from tests.cluster_rig import run_in_rasa
 
 pytestmark = pytest.mark.integration
 
@@ -48,19 +43,7 @@ print(json.dumps(out))
 
 
 def test_the_same_check_built_once() -> None:
-    python = RASA_VENV / "bin" / "python"
-    if not python.exists():
-        skip_or_fail("the Rasa runtime is not set up (make setup)")
-    result = subprocess.run(
-        [str(python), "-c", SCRIPT],
-        cwd=PROJECT_ROOT,
-        env=quiet_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_in_rasa(SCRIPT)
     assert out["ours"] == out["rasa"]  # the same verdicts, the same message
     assert out["rasa"][0] is True and "Failed to validate Action server response" in out["rasa"][1]
     rasa_ms, ours_ms = out["rasa_ms"], out["ours_ms"]

@@ -4,15 +4,11 @@ and the fallback is counted; an error in the turn is not swallowed."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 
 import pytest
 
-from bot.nlu.rasa_runtime import RASA_VENV, quiet_env
-from bot.settings import PROJECT_ROOT
-from tests.cluster_rig import skip_or_fail
+from tests.cluster_rig import run_in_rasa
 
 pytestmark = pytest.mark.integration
 
@@ -57,19 +53,7 @@ asyncio.run(main())
 
 
 def test_the_lock_store_excludes_falls_back_and_propagates() -> None:
-    python = RASA_VENV / "bin" / "python"
-    if not python.exists():
-        skip_or_fail("the Rasa runtime is not set up (make setup)")
-    result = subprocess.run(
-        [str(python), "-c", SCRIPT, REDIS_PORT],
-        cwd=PROJECT_ROOT,
-        env=quiet_env() | {"PYTHONPATH": str(PROJECT_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_in_rasa(SCRIPT, REDIS_PORT, timeout=120)
     # The second server waited for the first to finish its turn (Redis's lock).
     assert out["order"] == ["a in", "a out", "b in", "b out"]
     assert out["fallback_lock"] == "x" and out["fallbacks"] == 1.0

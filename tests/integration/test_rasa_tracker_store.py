@@ -6,15 +6,11 @@ session's events again then)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from bot.nlu.rasa_runtime import RASA_VENV, quiet_env
-from bot.settings import PROJECT_ROOT
-from tests.cluster_rig import skip_or_fail
+from tests.cluster_rig import run_in_rasa
 
 pytestmark = pytest.mark.integration
 
@@ -118,19 +114,7 @@ asyncio.run(main(sys.argv[1]))
 
 
 def test_the_same_rows_and_trackers_without_counting(tmp_path: Path) -> None:
-    python = RASA_VENV / "bin" / "python"
-    if not python.exists():
-        skip_or_fail("the Rasa runtime is not set up (make setup)")
-    result = subprocess.run(
-        [str(python), "-c", SCRIPT, str(tmp_path)],
-        cwd=PROJECT_ROOT,
-        env=quiet_env(),
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    out = run_in_rasa(SCRIPT, str(tmp_path))
     rasa, ours = out["rasa"], out["ours"]
     # 1 at creation; 4 events in each of the first two turns; 7 in the third (a session).
     assert len(rasa["rows"]) == 16

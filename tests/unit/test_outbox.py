@@ -22,6 +22,7 @@ from bot.delivery.dispatcher import Dispatcher
 from bot.delivery.outbox import Item
 from bot.delivery.rate_limit import RateLimiter, Slot, book
 from bot.pipeline.assistant import Assistant
+from tests.helpers import GCRA_BURST_ANSWERS, GCRA_BURST_MOMENTS, GCRA_QUEUE_ANSWERS
 from tests.telegram_rig import Rig, telegram_rig
 
 
@@ -262,20 +263,11 @@ async def test_a_crash_mid_send_leads_to_a_resend_once_the_lease_expires(
 def test_gcra_allows_a_burst_then_the_rate(sessions: sessionmaker[Session]) -> None:
     rate = Rate("chat:1", per_second=1.0, burst=3)
     results = []
-    for t in (0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 2.0):
+    for t in GCRA_BURST_MOMENTS:
         with transaction(sessions) as s:
             slot = book(s, [rate], now=1000 + t, max_wait=0.0)
             results.append((round(slot.delay, 3), slot.booked))
-    assert results == [
-        (0.0, True),
-        (0.0, True),
-        (0.0, True),
-        (1.0, False),
-        (0.5, False),
-        (0.0, True),
-        (1.0, False),
-        (0.0, True),
-    ]
+    assert results == GCRA_BURST_ANSWERS
 
 
 def test_a_near_moment_is_booked_a_far_one_is_not(sessions: sessionmaker[Session]) -> None:
@@ -286,14 +278,7 @@ def test_a_near_moment_is_booked_a_far_one_is_not(sessions: sessionmaker[Session
     for _ in range(6):
         with transaction(sessions) as s:
             slots.append(book(s, [rate], now=50.0, max_wait=2.0))
-    assert [(s.delay, s.booked) for s in slots] == [
-        (0.0, True),
-        (0.5, True),
-        (1.0, True),
-        (1.5, True),
-        (2.0, True),
-        (2.5, False),
-    ]
+    assert [(s.delay, s.booked) for s in slots] == GCRA_QUEUE_ANSWERS
 
 
 def test_a_send_refused_by_one_limit_consumes_none(sessions: sessionmaker[Session]) -> None:

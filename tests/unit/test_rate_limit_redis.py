@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.delivery.channel import Rate
 from bot.delivery.rate_limit import RateLimiter, RedisRateLimiter, Slot
 from tests.conftest import REDIS_URL, redis_or_skip
+from tests.helpers import GCRA_BURST_ANSWERS, GCRA_BURST_MOMENTS, GCRA_QUEUE_ANSWERS
 
 
 class Clock:
@@ -57,35 +58,18 @@ async def test_a_burst_then_the_rate_as_the_database_does(limiter_at: MakeLimite
     limiter = limiter_at(clock)
     rate = Rate(key(), per_second=1.0, burst=3)
     results = []
-    for t in (0.0, 0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 2.0):
+    for t in GCRA_BURST_MOMENTS:
         clock.now = 1000.0 + t
         slot = await limiter.acquire([rate])
         results.append((round(slot.delay, 3), slot.booked))
-    # The same figures as test_outbox.py's test of the database's ``book``.
-    assert results == [
-        (0.0, True),
-        (0.0, True),
-        (0.0, True),
-        (1.0, False),
-        (0.5, False),
-        (0.0, True),
-        (1.0, False),
-        (0.0, True),
-    ]
+    assert results == GCRA_BURST_ANSWERS
 
 
 async def test_near_moments_are_booked_far_ones_are_not(limiter_at: MakeLimiter) -> None:
     limiter = limiter_at(Clock(50.0), max_wait=2.0)
     rate = Rate(key(), per_second=2.0, burst=1)
     slots = [await limiter.acquire([rate]) for _ in range(6)]
-    assert [(round(s.delay, 6), s.booked) for s in slots] == [
-        (0.0, True),
-        (0.5, True),
-        (1.0, True),
-        (1.5, True),
-        (2.0, True),
-        (2.5, False),
-    ]
+    assert [(round(s.delay, 6), s.booked) for s in slots] == GCRA_QUEUE_ANSWERS
 
 
 async def test_a_send_refused_by_one_limit_consumes_none(limiter_at: MakeLimiter) -> None:
