@@ -625,16 +625,28 @@ class User:
 
 
 class SharedTransport(httpx.AsyncBaseTransport):
-    """One connection pool under many clients (one per web user, for its cookies)."""
+    """Connection pools shared by many clients (one per web user, for its cookies).
 
-    def __init__(self, inner: httpx.AsyncHTTPTransport) -> None:
-        self.inner = inner
+    Several pools, taken in turn: httpcore looks through every connection of a pool for
+    each request, and with hundreds of users waiting at once (a target past its limit)
+    one pool of them all was most of the bench's own CPU (py-spy), taken from the target
+    it measures on the same cores."""
+
+    POOLS = 16
+
+    def __init__(self, limits: httpx.Limits) -> None:
+        self.pools = [httpx.AsyncHTTPTransport(limits=limits) for _ in range(self.POOLS)]
+        self._turn = itertools.cycle(self.pools)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await self.inner.handle_async_request(request)
+        return await next(self._turn).handle_async_request(request)
 
     async def aclose(self) -> None:
-        pass  # a user's client closing must not close everyone's pool
+        pass  # a user's client closing must not close everyone's pools
+
+    async def close_pools(self) -> None:
+        for pool in self.pools:
+            await pool.aclose()
 
 
 @dataclass
@@ -671,8 +683,7 @@ class Load:
         self.rng = random.Random(seed)
         self.residents = itertools.cycle(residents)
         limits = httpx.Limits(max_connections=None, max_keepalive_connections=500)
-        self.transport = httpx.AsyncHTTPTransport(limits=limits)
-        self.shared = SharedTransport(self.transport)
+        self.shared = SharedTransport(limits)
         self.poster = httpx.AsyncClient(transport=self.shared, timeout=timeout_s)
         self.users: list[User] = []
         # Users between messages, by when they are ready to write again (then by number).
@@ -740,7 +751,7 @@ class Load:
             if user.client is not None:
                 await user.client.aclose()
         await self.poster.aclose()
-        await self.transport.aclose()
+        await self.shared.close_pools()
 
     # One message -------------------------------------------------------------------------
 
