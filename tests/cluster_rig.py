@@ -97,6 +97,20 @@ class Cluster:
             time.sleep(0.3)
         raise AssertionError(f"{name} not {status} after {timeout}s: {self.servers()[name]}")
 
+    def downs(self, name: str) -> int:
+        """How many times the proxy has taken the server out (HAProxy's chkdown)."""
+        return int(self.servers()[name]["chkdown"] or 0)
+
+    def wait_taken_out(self, name: str, *, downs_before: int, timeout: float = 30) -> float:
+        """Until the proxy has taken the server out since ``downs_before`` was read: it may
+        be back in already (a restart quicker than what the test did meanwhile)."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            if self.downs(name) > downs_before:
+                return time.monotonic() - started
+            time.sleep(0.3)
+        raise AssertionError(f"{name} not taken out after {timeout}s: {self.servers()[name]}")
+
     def pid(self, var: str) -> int:
         """The process listening on a replica's address (GATEWAY1_ADDR, RASA2_ADDR...)."""
         port = int(self.addrs[var].rsplit(":", 1)[1])

@@ -154,6 +154,7 @@ def test_a_link_form_survives_the_loss_of_a_rasa_server(cluster: Cluster) -> Non
         # Both Rasa servers hold nothing of the conversation: it is in PostgreSQL. One
         # dies without warning; the next turn goes to the other, which goes on with the
         # form where it was.
+        downs = cluster.downs("rasa1")
         os.kill(cluster.pid("RASA1_ADDR"), signal.SIGKILL)
         killed = time.monotonic()
         replies = ask(cluster, client, born)
@@ -161,7 +162,7 @@ def test_a_link_form_survives_the_loss_of_a_rasa_server(cluster: Cluster) -> Non
         replies = ask(cluster, client, "when does my visa expire?")
         assert "Expiry date" in replies[0]["html"], replies
     # The supervisor starts it again and the proxy takes it back.
-    cluster.wait_server("rasa1", "DOWN", timeout=30)
+    cluster.wait_taken_out("rasa1", downs_before=downs, timeout=30)
     cluster.wait_server("rasa1", "UP", timeout=240)
     print(f"\nRasa server 1 back in rotation {time.monotonic() - killed:.1f}s after kill -9")
 
