@@ -34,40 +34,47 @@ def get_or_create_identity(
     """The chat identity, created if new: with an insert that ignores a conflict, so
     that simultaneous first messages of one user (five browser tabs, a burst on
     Telegram) all find one row instead of all but one failing on the unique constraint.
-    A known identity costs one SELECT, as before."""
-    query = select(ChatIdentity).where(
-        ChatIdentity.channel == channel, ChatIdentity.external_id == external_id
+
+    A known identity costs one statement: the UPDATE that marks it seen returns the row
+    (a SELECT and then the ORM's UPDATE were two, on every message)."""
+    seen: dict[str, Any] = {"last_seen_at": utcnow(), "blocked_at": None}
+    # A user who writes can be written to again, whatever a platform said before.
+    if client_language:
+        seen["client_language"] = client_language[:16]
+    touch = (
+        update(ChatIdentity)
+        .where(ChatIdentity.channel == channel, ChatIdentity.external_id == external_id)
+        .values(**seen)
+        .returning(ChatIdentity)
+        .execution_options(populate_existing=True)
     )
-    identity = session.scalar(query)
+    identity = session.scalars(touch).one_or_none()
     if identity is None:
         values = {"channel": channel, "external_id": external_id, "public_id": str(uuid.uuid4())}
         key = ["channel", "external_id"]
         session.execute(insert_unless_present(session, ChatIdentity, values, conflict_on=key))
-        identity = session.scalars(query.execution_options(populate_existing=True)).one()
-    if client_language:
-        identity.client_language = client_language[:16]
-    identity.last_seen_at = utcnow()
-    # A user who writes can be written to again, whatever a platform said before.
-    identity.blocked_at = None
-    session.flush()
+        identity = session.scalars(touch).one()
     return identity
 
 
 def current_conversation(session: Session, *, identity: ChatIdentity) -> Conversation:
-    conv = session.scalar(
-        select(Conversation)
-        .where(Conversation.identity_id == identity.id)
-        .order_by(Conversation.id.desc())
-        .limit(1)
-    )
+    """The chat's conversation, marked as having a message now; a new one after
+    CONVERSATION_IDLE without messages. A live conversation costs one statement."""
     now = utcnow()
+    newest = (
+        select(func.max(Conversation.id))
+        .where(Conversation.identity_id == identity.id)
+        .scalar_subquery()
+    )
+    conv = session.scalars(
+        update(Conversation)
+        .where(Conversation.id == newest, Conversation.last_message_at >= now - CONVERSATION_IDLE)
+        .values(last_message_at=now)
+        .returning(Conversation)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
     if conv is not None:
-        last = conv.last_message_at
-        if last.tzinfo is None:  # SQLite returns naive datetimes
-            last = last.replace(tzinfo=now.tzinfo)
-        if now - last <= CONVERSATION_IDLE:
-            conv.last_message_at = now
-            return conv
+        return conv
     conv = Conversation(identity_id=identity.id, language=identity.language)
     session.add(conv)
     session.flush()
