@@ -209,6 +209,7 @@ def build_runtime(settings: Settings) -> Runtime:
             settings=settings,
             sessions=sessions,
             assistant=assistant,
+            rasa=rasa,
             kick=kicks,
             staff_channel=telegram.name if telegram else None,
             collecting_channels=COLLECTING_CHANNELS,

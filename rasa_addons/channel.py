@@ -23,6 +23,9 @@ Where it differs from `rest`, so that several Rasa servers can share conversatio
   and nothing is recorded a second time. The check reads the tracker the turn loads
   anyway, under the conversation's lock: loading it once more before the turn cost a
   second read of the conversation from the tracker store on every message.
+- **A conversation can be forgotten.** ``POST /webhooks/gateway/forget`` with
+  ``{"sender": id}`` deletes it from the tracker store (rasa_addons/forget.py), for the
+  gateway's erasure job after a user's "forget me"; Rasa has no route for that.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from rasa_addons import metrics
+from rasa_addons import forget, metrics
 from rasa_addons.bearer import bearer_matches
 
 log = logging.getLogger(__name__)
@@ -203,6 +206,29 @@ class GatewayInput(RestInput):
             body = {"status": "ok" if status == "ok" else "degraded"}
             body |= {"tracker_store": store_kind(agent), "tracker_store_status": status}
             return response.json(body, status=200 if status == "ok" else 503)
+
+        @blueprint.route("/forget", methods=["POST"])
+        async def forget_route(request: Request) -> HTTPResponse:
+            """Delete one conversation from the tracker store (rasa_addons/forget.py)."""
+            agent = request.app.ctx.agent
+            if agent is None or getattr(agent, "tracker_store", None) is None:
+                return response.json({"error": "no tracker store"}, status=503)
+            try:
+                body = request.json
+            except Exception:  # not JSON: Sanic raises on reading it
+                body = None
+            sender = body.get("sender") if isinstance(body, dict) else None
+            if not isinstance(sender, str) or not sender or len(sender) > 255:
+                return response.json({"error": 'expected {"sender": string}'}, status=400)
+            try:
+                deleted = await forget.forget(agent.tracker_store, sender)
+            except forget.CannotForget as exc:
+                log.error("%s", exc)
+                return response.json({"error": str(exc)}, status=501)
+            except Exception as exc:
+                log.exception("forgetting a conversation failed: %s", exc.__class__.__name__)
+                return response.json({"error": exc.__class__.__name__}, status=503)
+            return response.json({"deleted": deleted})
 
         @blueprint.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:

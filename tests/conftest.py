@@ -123,6 +123,10 @@ class FakeRasa:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.handler: RasaHandler = self.echo_intent
+        # The channel's /forget route (rasa_addons/forget.py): who was forgotten, and how
+        # it answers (as Rasa does: how many events it deleted).
+        self.forgotten: list[str] = []
+        self.forget_handler: RasaHandler = lambda body: httpx.Response(200, json={"deleted": 3})
 
     @staticmethod
     def echo_intent(body: dict[str, Any]) -> httpx.Response:
@@ -141,6 +145,9 @@ class FakeRasa:
     def transport(self) -> httpx.MockTransport:
         def handle(request: httpx.Request) -> httpx.Response:
             body = json.loads(request.content)
+            if request.url.path.endswith("/forget"):
+                self.forgotten.append(body["sender"])
+                return self.forget_handler(body)
             self.requests.append(body)
             return self.handler(body)
 

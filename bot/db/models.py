@@ -621,3 +621,18 @@ class WeChatWindow(Base):
     message_left: Mapped[int] = mapped_column(Integer, default=0)
     event_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     event_left: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class RasaErasure(Base):
+    """A conversation Rasa must forget: the public id a chat had before "forget me"
+    (Rasa knows a chat only by it). Rasa keeps each conversation in its tracker store
+    (PostgreSQL in a cluster), out of the gateway's reach: the erasure job asks a Rasa
+    server to delete it (bot.jobs.erasures), and the row goes once one has. Until then
+    it is tried again: forgetting is promised to the user, so it is never dropped."""
+
+    __tablename__ = "rasa_erasure"
+
+    sender: Mapped[str] = mapped_column(String(36), primary_key=True)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(200))

@@ -8,7 +8,9 @@
 - ``outbox_expiry`` (hourly): web-chat and terminal messages that no client collected
   within ``uncollected_after`` (the web chat's session lifetime) end ``failed``;
 - ``tickets`` (hourly): resolved tickets the user neither confirmed nor reopened within
-  TICKET_AUTOCLOSE_DAYS close (the user is told); uploads no message took are removed.
+  TICKET_AUTOCLOSE_DAYS close (the user is told); uploads no message took are removed;
+- ``rasa_erasure`` (every 15 s): Rasa deletes the conversations of chats that asked to
+  be forgotten (bot.jobs.erasures).
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from bot.db import in_transaction
 from bot.db.models import utcnow
 from bot.delivery import outbox
 from bot.jobs.alerts import forward_alerts
+from bot.jobs.erasures import erase_in_rasa
 from bot.jobs.reminders import run_reminders
 from bot.jobs.scheduler import SERVICE_TZ, Job
 from bot.pipeline.assistant import Assistant
+from bot.pipeline.rasa_client import RasaClient
 from bot.settings import Settings
 from bot.tickets import evidence, tickets
 
@@ -40,6 +44,7 @@ EXPIRY_EVERY = dt.timedelta(hours=1)
 # a week-old reply or reminder would confuse more than help.
 HELD_FOR = dt.timedelta(days=7)
 TICKETS_EVERY = dt.timedelta(hours=1)
+ERASE_EVERY = dt.timedelta(seconds=15)
 
 
 def default_jobs(
@@ -47,6 +52,7 @@ def default_jobs(
     settings: Settings,
     sessions: sessionmaker[Session],
     assistant: Assistant,
+    rasa: RasaClient,
     kick: Callable[[], None],
     staff_channel: str | None,
     collecting_channels: Sequence[str],
@@ -99,12 +105,18 @@ def default_jobs(
         if removed:
             log.info("evidence: %s uploads no message took, removed", removed)
 
+    async def erase() -> None:
+        result = await erase_in_rasa(sessions, rasa)
+        if result.erased:
+            log.info("Rasa forgot %s conversations", result.erased)
+
     lease = dt.timedelta(seconds=settings.job_lease_s)
     jobs = [
         Job("sweeper", sweep, every=SWEEP_EVERY, lease=lease),
         Job("reminders", reminders, daily_at=REMINDER_TIME, lease=lease),
         Job("outbox_expiry", expire, every=EXPIRY_EVERY, lease=lease),
         Job("tickets", tickets_job, every=TICKETS_EVERY, lease=lease),
+        Job("rasa_erasure", erase, every=ERASE_EVERY, lease=lease),
     ]
     if staff_channel is not None and settings.staff_telegram_chat_id:
         jobs.append(Job("staff_alerts", alerts, every=ALERTS_EVERY, lease=lease))

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "/webhooks/gateway"
 WEBHOOK_PATH = f"{CHANNEL}/webhook"
+FORGET_PATH = f"{CHANNEL}/forget"
 
 
 @dataclass
@@ -139,6 +140,22 @@ class RasaClient:
             # (typically: the action server is down) and Rasa logged it.
             raise NoReply("Rasa produced no reply (action server down or failing?)")
         return turn
+
+    async def forget(self, *, sender: str) -> int:
+        """Make Rasa delete its conversation with ``sender`` (after "forget me"); how many
+        of its events it deleted (0: it held none). Raises RasaUnavailable when no Rasa
+        server did it."""
+        try:
+            resp = await self._client.post(FORGET_PATH, json={"sender": sender})
+        except httpx.HTTPError as exc:
+            raise RasaUnavailable(f"Rasa server unreachable: {exc.__class__.__name__}") from exc
+        if resp.status_code != 200:
+            raise RasaUnavailable(f"Rasa server answered HTTP {resp.status_code} to forget")
+        try:
+            deleted = resp.json()["deleted"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RasaUnavailable("Rasa server's answer to forget is not understood") from exc
+        return int(deleted)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
-from bot.db import insert_unless_present
+from bot.db import erasures, insert_unless_present
 from bot.db.models import (
     AnswerVote,
     ChatIdentity,
@@ -356,7 +356,9 @@ def forget(session: Session, *, identity: ChatIdentity) -> Forgotten:
     forgetting cannot reset the lockout; they hold no typed data), staff alerts (a
     security record), and votes on answers, which lose their identity and stay as
     anonymous counts. Rasa's conversation state is keyed by the public id, so the new
-    id starts Rasa afresh; the old state lives only in Rasa's memory until it restarts.
+    id starts Rasa afresh; Rasa's copy of the old conversation (in its tracker store:
+    memory, or PostgreSQL in a cluster) is erased by the erasure job (bot.jobs.erasures),
+    asked for here in the same transaction.
     """
     conv_ids = list(
         session.scalars(select(Conversation.id).where(Conversation.identity_id == identity.id))
@@ -383,6 +385,7 @@ def forget(session: Session, *, identity: ChatIdentity) -> Forgotten:
     identity.client_language = None
     identity.reminders_enabled = True
     identity.awaiting = None
+    erasures.request(session, sender=identity.public_id)
     identity.public_id = str(uuid.uuid4())
     session.flush()
     return Forgotten(messages=messages, conversations=len(conv_ids))

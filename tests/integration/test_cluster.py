@@ -215,3 +215,38 @@ def test_a_rasa_server_without_its_tracker_database_refuses_rather_than_forgets(
         engine.dispose()
     assert "failed" in statuses and "received" not in statuses
     assert texts.NOT_ANSWERED.startswith("Sorry, the assistant cannot answer right now")
+
+
+def test_forget_me_erases_the_conversation_from_rasas_database_too(cluster: Cluster) -> None:
+    """Rasa's copy of a conversation is in its own PostgreSQL database, which the gateway
+    cannot reach: the worker's erasure job has a Rasa server delete it (bot.jobs.erasures)."""
+    marker = f"visa extension {uuid.uuid4().hex[:8]}"
+    rasa_db = POSTGRES_URL.rsplit("/", 1)[0] + "/" + cluster.tracker_db
+    tracker = create_engine(rasa_db)
+    count = text("SELECT count(*) FROM events WHERE sender_id = :s")
+    try:
+        with web_user(cluster) as client:
+            ask(cluster, client, f"How do I extend my visa? ({marker})")
+            with tracker.connect() as conn:
+                (sender,) = conn.execute(
+                    text("SELECT DISTINCT sender_id FROM events WHERE data LIKE :m"),
+                    {"m": f"%{marker}%"},
+                ).one()
+                assert conn.execute(count, {"s": sender}).scalar_one() >= 3
+            ask(cluster, client, "forget me")
+            (done, *_) = ask(cluster, client, "/forget yes")
+            assert texts.FORGOTTEN in done["html"], done
+            # The chat goes on under a new id, unknown to Rasa's old conversation.
+            assert ask(cluster, client, "hello")
+        started = time.monotonic()
+        left = -1
+        while time.monotonic() - started < 90:
+            with tracker.connect() as conn:
+                left = conn.execute(count, {"s": sender}).scalar_one()
+            if left == 0:
+                break
+            time.sleep(1)
+        assert left == 0, f"Rasa still holds {left} events of the forgotten conversation"
+        print(f"\nRasa forgot the conversation {time.monotonic() - started:.1f}s after 'yes'")
+    finally:
+        tracker.dispose()

@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bot.pipeline.rasa_client import RasaClient
 from tests.integration.conftest import Stack
 from tests.integration.test_process_security import user_events
 
@@ -86,3 +87,31 @@ def test_the_action_server_says_whether_it_can_serve(stack: Stack) -> None:
     # Open, like /health: what a proxy checks, saying no more than ok or not.
     resp = httpx.get(f"{stack.action_url}/readyz", timeout=10)
     assert (resp.status_code, resp.json()) == (200, {"status": "ok", "database": "ok"})
+
+
+async def test_a_conversation_is_forgotten_on_the_gateways_request_only(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The route the erasure job uses (bot.jobs.erasures), with the gateway's own client."""
+    sender = f"forget-{tmp_path.name}"
+    assert post(stack, sender, "How do I extend my visa?", 1).status_code == 200
+    url = f"{stack.rasa_url}/webhooks/gateway/forget"
+    auth = {"Authorization": f"Bearer {stack.token}"}
+    # Without the gateway's secret, or with another's: refused, nothing deleted.
+    for headers in ({}, {"Authorization": f"Bearer {stack.action_token}"}):
+        assert httpx.post(url, json={"sender": sender}, headers=headers).status_code == 401
+    # Not a sender: a clear refusal.
+    for bad in (b"not json", b'{"sender": 5}', b'["x"]', b'{"sender": ""}'):
+        resp = httpx.post(url, content=bad, headers=auth | {"Content-Type": "application/json"})
+        assert resp.status_code == 400, bad
+        assert resp.json() == {"error": 'expected {"sender": string}'}
+    assert len(user_events(stack, sender)) == 1  # still there
+    rasa = RasaClient(stack.rasa_url, token=stack.token)
+    try:
+        # The user's turn and what followed it, every event of the conversation.
+        assert await rasa.forget(sender=sender) >= 3
+        # Twice is not an error: there is nothing left.
+        assert await rasa.forget(sender=sender) == 0
+    finally:
+        await rasa.aclose()
+    assert user_events(stack, sender) == []

@@ -14,6 +14,7 @@ from bot.db.models import JobRun
 from bot.jobs.catalogue import REMINDER_TIME, default_jobs
 from bot.jobs.scheduler import SERVICE_TZ, Job, Scheduler, claim
 from bot.pipeline.assistant import Assistant
+from bot.pipeline.rasa_client import RasaClient
 from bot.settings import Settings
 
 UTC = dt.UTC
@@ -130,6 +131,7 @@ def test_the_default_jobs(assistant: Assistant) -> None:
             settings=settings,
             sessions=assistant.sessions,
             assistant=assistant,
+            rasa=RasaClient("http://rasa.test"),
             kick=lambda: None,
             staff_channel=staff_channel,
             collecting_channels=("webchat", "terminal"),
@@ -139,12 +141,7 @@ def test_the_default_jobs(assistant: Assistant) -> None:
 
     plain = Settings()  # type: ignore[call-arg]
     staff = Settings(STAFF_TELEGRAM_CHAT_ID="-100123")  # type: ignore[call-arg]
-    assert names(plain, "telegram") == ["sweeper", "reminders", "outbox_expiry", "tickets"]
-    assert names(staff, None) == ["sweeper", "reminders", "outbox_expiry", "tickets"]
-    assert names(staff, "telegram") == [
-        "sweeper",
-        "reminders",
-        "outbox_expiry",
-        "tickets",
-        "staff_alerts",
-    ]
+    always = ["sweeper", "reminders", "outbox_expiry", "tickets", "rasa_erasure"]
+    assert names(plain, "telegram") == always
+    assert names(staff, None) == always
+    assert names(staff, "telegram") == [*always, "staff_alerts"]

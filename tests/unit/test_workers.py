@@ -18,6 +18,7 @@ from bot.delivery.dispatcher import Dispatcher
 from bot.jobs.catalogue import default_jobs
 from bot.jobs.scheduler import SERVICE_TZ, Scheduler
 from bot.pipeline.assistant import Assistant
+from bot.pipeline.rasa_client import RasaClient
 from bot.records.registry.demo import demo_csv
 from bot.records.registry.importer import import_registry
 from bot.settings import Settings
@@ -60,6 +61,7 @@ async def test_two_workers_running_the_reminder_job_at_once_send_each_reminder_o
             settings=settings,
             sessions=sessions,
             assistant=assistant,
+            rasa=RasaClient("http://rasa.test"),
             kick=dispatcher.kick,
             staff_channel=None,
             collecting_channels=("webchat",),
